@@ -1,0 +1,33 @@
+# Moyan: `make run` starts it, `make test` runs every test. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: run test css chromium
+
+run: $(VENV)/.runtime
+	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
+
+test: $(VENV)/.dev chromium
+	$(BIN)/python -m pytest
+
+# Rebuild static/app.css after changing classes in templates/, partials/ or static/app.js.
+css: $(VENV)/.dev
+	$(BIN)/tailwindcss -i static/src/app.css -o static/app.css --minify
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Browser tests drive Debian's chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(APT) update && $(APT) install -y chromium; }

@@ -1,0 +1,157 @@
+"""What DashScope's compatible mode and OpenRouter share: OpenAI-style chat over HTTP."""
+import json
+import logging
+import time
+
+import requests
+import urllib3
+
+from providers import errors
+from providers.sse import iter_sse_data
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_BODY = 64 * 1024
+
+
+class ChatClient:
+    """One upstream account: a key, a base URL and a `requests.Session`.
+
+    Subclasses say how the provider names things: `chat_base`, `reasoning_field`,
+    `extra_body()`, `error_from_response()` and `error_from_event()`. `thinking` asks
+    a reasoning model to show its reasoning.
+    """
+    name = ""
+    reasoning_field = "reasoning"
+    max_retries = 2
+
+    def __init__(self, api_key, base_url, connect_timeout=10, read_timeout=60, retry_delay=1.0,
+                 session=None):
+        self.api_key = api_key or ""
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry_delay = retry_delay
+        self.session = session or requests.Session()
+
+    @property
+    def chat_base(self):
+        return self.base_url
+
+    def headers(self):
+        if not self.api_key:
+            raise errors.MissingKey()
+        return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+
+    def extra_body(self, stream, thinking):
+        return {}
+
+    def error_from_response(self, status, text, retry_after):
+        raise NotImplementedError
+
+    def error_from_event(self, error):
+        raise NotImplementedError
+
+    # -- calls ---------------------------------------------------------------
+
+    def list_models(self):
+        """The model ids this key can use, sorted."""
+        response = self.request("GET", f"{self.chat_base}/models")
+        return sorted(m["id"] for m in response.json().get("data", []) if m.get("id"))
+
+    def complete(self, model, messages):
+        """A short non-streamed answer (titles and the like)."""
+        body = {"model": model, "messages": messages, "stream": False,
+                **self.extra_body(stream=False, thinking=False)}
+        choice = (self.request("POST", f"{self.chat_base}/chat/completions", json=body)
+                  .json().get("choices") or [{}])[0]
+        return (choice.get("message") or {}).get("content") or ""
+
+    def stream_chat(self, model, messages, thinking=False):
+        """Yield ("reasoning" | "content", text) pieces, then ("usage", dict) if sent.
+
+        Raises a ProviderError; the text yielded so far is the caller's to keep. Closing
+        the generator closes the upstream response, which tells the provider to stop.
+        """
+        body = {"model": model, "messages": messages, "stream": True,
+                **self.extra_body(stream=True, thinking=thinking)}
+        response = self.request("POST", f"{self.chat_base}/chat/completions", json=body, stream=True)
+        try:
+            yield from self.read_stream(response)
+        finally:
+            response.close()
+
+    def read_stream(self, response):
+        is_finished = False
+        try:
+            for data in iter_sse_data(response.iter_content(chunk_size=None)):
+                if data.strip() == "[DONE]":
+                    return
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise errors.MalformedData("bad json in stream") from None
+                if not isinstance(event, dict):
+                    raise errors.MalformedData("event is not an object")
+                if isinstance(event.get("error"), dict):
+                    raise self.error_from_event(event["error"])
+                if event.get("usage"):
+                    yield "usage", event["usage"]
+                for choice in event.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    if delta.get(self.reasoning_field):
+                        yield "reasoning", delta[self.reasoning_field]
+                    if delta.get("content"):
+                        yield "content", delta["content"]
+                    is_finished = is_finished or bool(choice.get("finish_reason"))
+        except requests.RequestException as exc:
+            raise network_error(exc, during_stream=True) from exc
+        if not is_finished:
+            raise errors.StreamDropped("stream ended without [DONE]")
+
+    def request(self, method, url, **kwargs):
+        """Send with retries for rate limits and busy servers; return a 200 response."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.session.request(method, url, headers=self.headers(),
+                                                timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise network_error(exc) from exc
+            if response.status_code == 200:
+                return response
+            error = self.error_from_response(response.status_code, read_limited(response),
+                                             retry_after_seconds(response))
+            response.close()
+            log.warning("%s %s answered %s (%s)", self.name, url.rsplit("/", 1)[-1],
+                        error.__class__.__name__, error.detail)
+            if not error.is_retryable or attempt == self.max_retries:
+                raise error
+            time.sleep(min(error.retry_after or self.retry_delay * 2 ** attempt, 10))
+
+
+def read_limited(response):
+    body = b""
+    for chunk in response.iter_content(chunk_size=8192):
+        body += chunk
+        if len(body) > MAX_ERROR_BODY:
+            break
+    return body.decode("utf-8", errors="replace")
+
+
+def retry_after_seconds(response):
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+def network_error(exc, during_stream=False):
+    """The typed error for a `requests` exception."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return errors.NetworkError("connect timeout")
+    is_read_timeout = isinstance(exc, requests.ReadTimeout) or (
+        exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError))
+    if is_read_timeout:
+        return errors.Timeout("read timeout")
+    if during_stream:
+        return errors.StreamDropped(exc.__class__.__name__)
+    return errors.NetworkError(exc.__class__.__name__)

@@ -1,0 +1,36 @@
+"""Alibaba Cloud Bailian (DashScope): Qwen chat in compatible mode."""
+from providers import errors
+from providers.base import ChatClient
+
+REGIONS = {
+    "cn": ("中国大陆（北京）", "https://dashscope.aliyuncs.com"),
+    "intl": ("国际（新加坡）", "https://dashscope-intl.aliyuncs.com"),
+    "us": ("美国（弗吉尼亚）", "https://dashscope-us.aliyuncs.com"),
+}
+DEFAULT_BASE_URL = REGIONS["cn"][1]
+
+
+class DashScopeClient(ChatClient):
+    name = "dashscope"
+    reasoning_field = "reasoning_content"
+
+    @property
+    def chat_base(self):
+        return f"{self.base_url}/compatible-mode/v1"
+
+    @property
+    def native_base(self):
+        return f"{self.base_url}/api/v1"
+
+    def extra_body(self, stream, thinking):
+        # Thinking needs streaming; defaults differ per model, so always say it.
+        body = {"enable_thinking": bool(thinking and stream)}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def error_from_response(self, status, text, retry_after):
+        return errors.dashscope_error(status, text, retry_after)
+
+    def error_from_event(self, error):
+        return errors.dashscope_stream_error(error)

@@ -1,0 +1,146 @@
+"""Generating an answer on the server, apart from any browser connection.
+
+A `Generation` runs in its own thread (a greenlet under gunicorn's gevent worker),
+reads the upstream stream and keeps the text in memory; every browser that attaches
+gets the text so far, then each new piece. The text is saved at least once a second,
+so a crash loses at most the last second, and whatever happens the message ends with
+a final status: done, stopped, error or interrupted.
+"""
+import logging
+import threading
+import time
+
+from models import Message, db
+from providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+SAVE_INTERVAL = 1.0
+KEEPALIVE_INTERVAL = 15.0
+
+_running = {}
+_running_lock = threading.Lock()
+
+
+class Generation:
+    def __init__(self, message_id):
+        self.message_id = message_id
+        self.content = ""
+        self.reasoning = ""
+        self.pieces = []  # (kind, text) in arrival order, for attached listeners
+        self.is_finishing = False  # a stop or the end has claimed the final save
+        self.is_finished = False  # ... and it is saved
+        self.changed = threading.Condition()
+
+    def add(self, kind, text):
+        with self.changed:
+            if self.is_finishing:
+                return
+            if kind == "content":
+                self.content += text
+            else:
+                self.reasoning += text
+            self.pieces.append((kind, text))
+            self.changed.notify_all()
+
+    def attach(self):
+        """Yield ("snapshot", (content, reasoning)) once, then ("content" | "reasoning", text)
+        pieces as they come and ("tick", None) when idle, until the generation is finished."""
+        with self.changed:
+            cursor = len(self.pieces)
+            snapshot = (self.content, self.reasoning)
+        yield "snapshot", snapshot
+        while True:
+            with self.changed:
+                if cursor == len(self.pieces) and not self.is_finished:
+                    self.changed.wait(KEEPALIVE_INTERVAL)
+                new, cursor = self.pieces[cursor:], len(self.pieces)
+                is_finished = self.is_finished
+            yield from new
+            if is_finished:
+                return
+            if not new:
+                yield "tick", None
+
+    def finish(self, status, error="", usage=None):
+        """Save the final text and status, then tell listeners; only the first call counts."""
+        with self.changed:
+            if self.is_finishing:
+                return False
+            self.is_finishing = True
+            content, reasoning = self.content, self.reasoning
+        fields = {"content": content, "reasoning": reasoning, "status": status, "error": error}
+        if usage:
+            fields.update(prompt_tokens=usage.get("prompt_tokens"),
+                          completion_tokens=usage.get("completion_tokens"),
+                          total_tokens=usage.get("total_tokens"))
+        with db.connection_context():
+            Message.update(**fields).where(Message.id == self.message_id).execute()
+        with _running_lock:
+            _running.pop(self.message_id, None)
+        with self.changed:
+            self.is_finished = True  # only now: listeners read the saved row when they see it
+            self.changed.notify_all()
+        return True
+
+    def stop(self):
+        """Keep what came so far. The thread sees it at the next piece and closes the
+        upstream response itself (closing it from here would race with its read)."""
+        self.finish(Message.STOPPED)
+
+    def save_progress(self):
+        with db.connection_context():
+            (Message.update(content=self.content, reasoning=self.reasoning)
+             .where((Message.id == self.message_id) & (Message.status == Message.STREAMING))
+             .execute())
+
+    def run(self, client, model, prompt, thinking):
+        usage = None
+        last_save = time.monotonic()
+        try:
+            for kind, value in client.stream_chat(model, prompt, thinking=thinking):
+                if self.is_finishing:
+                    return
+                if kind == "usage":
+                    usage = value
+                    continue
+                self.add(kind, value)
+                if time.monotonic() - last_save >= SAVE_INTERVAL:
+                    self.save_progress()
+                    last_save = time.monotonic()
+        except Exception as exc:
+            if self.is_finishing:
+                return  # stopped: closing the response broke the read
+            if not isinstance(exc, ProviderError):
+                log.exception("generation %s crashed", self.message_id)
+                exc = ProviderError("crash")
+            log.warning("generation %s failed: %s (%s)", self.message_id,
+                        exc.__class__.__name__, exc.detail)
+            self.finish(Message.ERROR, exc.user_message)
+            return
+        self.finish(Message.DONE, usage=usage)
+
+
+def start(message, client, prompt, thinking=False):
+    """Start generating `message` (an assistant message in status streaming)."""
+    generation = Generation(message.id)
+    with _running_lock:
+        _running[message.id] = generation
+    thread = threading.Thread(target=generation.run, args=(client, message.model, prompt, thinking),
+                              name=f"generation-{message.id}", daemon=True)
+    thread.start()
+    return generation
+
+
+def running(message_id):
+    with _running_lock:
+        return _running.get(message_id)
+
+
+def prompt_for(message, system_prompt):
+    """The messages sent upstream for the assistant `message`: everything before it."""
+    prompt = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    for earlier in Message.history_before(message):
+        if earlier.content or earlier.role == "user":
+            prompt.append({"role": earlier.role, "content": earlier.content})
+    return prompt

@@ -1,0 +1,79 @@
+"""Provider settings: what the user saved in the editor, else the environment, else defaults."""
+import json
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from models import Setting
+from providers.dashscope import REGIONS, DashScopeClient
+from providers.openrouter import OpenRouterClient
+
+PROVIDERS = {"dashscope": "阿里云百炼（DashScope）", "openrouter": "OpenRouter"}
+CLIENTS = {"dashscope": DashScopeClient, "openrouter": OpenRouterClient}
+DEFAULT_MODELS = {
+    "dashscope": {"text_model": "qwen-plus", "image_model": "wan2.2-t2i-flash"},
+    "openrouter": {"text_model": "openai/gpt-4o-mini", "image_model": "google/gemini-2.5-flash-image"},
+}
+
+
+@dataclass
+class ProviderSettings:
+    name: str
+    api_key: str
+    is_key_saved: bool
+    base_url: str
+    region: str
+    text_model: str
+    image_model: str
+    models: list = field(default_factory=list)
+
+    @property
+    def label(self):
+        return PROVIDERS[self.name]
+
+    @property
+    def key_hint(self):
+        """Enough of the key to recognise it, never enough to use it."""
+        return self.api_key[-4:] if len(self.api_key) >= 12 else ""
+
+
+def load(name):
+    saved = Setting.all_values()
+    config = current_app.config
+    env_key = config.get(f"{name.upper()}_API_KEY") or ""
+    env_base = config[f"{name.upper()}_BASE_URL"]
+    region = saved.get(f"{name}_region") or region_of(env_base) if name == "dashscope" else ""
+    base_url = saved.get(f"{name}_base_url") or env_base
+    if region in REGIONS:
+        base_url = REGIONS[region][1]
+    return ProviderSettings(
+        name=name,
+        api_key=saved.get(f"{name}_api_key") or env_key,
+        is_key_saved=f"{name}_api_key" in saved,
+        base_url=base_url,
+        region=region,
+        text_model=saved.get(f"{name}_text_model") or DEFAULT_MODELS[name]["text_model"],
+        image_model=saved.get(f"{name}_image_model") or DEFAULT_MODELS[name]["image_model"],
+        models=json.loads(saved.get(f"{name}_models") or "[]"),
+    )
+
+
+def region_of(base_url):
+    return next((code for code, (_, url) in REGIONS.items() if url == base_url.rstrip("/")), "custom")
+
+
+def chat_provider():
+    return Setting.get_value("chat_provider", "dashscope")
+
+
+def client(name, settings=None):
+    settings = settings or load(name)
+    config = current_app.config
+    return CLIENTS[name](settings.api_key, settings.base_url,
+                         connect_timeout=config["CONNECT_TIMEOUT"],
+                         read_timeout=config["READ_TIMEOUT"],
+                         retry_delay=config["RETRY_DELAY"])
+
+
+def save_models(name, model_ids):
+    Setting.set_value(f"{name}_models", json.dumps(model_ids))

@@ -1,0 +1,78 @@
+// Moyan's few behaviours that htmx attributes do not cover. No inline scripts anywhere.
+(function () {
+  "use strict";
+
+  // Enter sends, Shift+Enter is a newline; an IME composition's Enter is left alone.
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (box.id !== "message-text" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    if (box.value.trim()) box.form.requestSubmit();
+  });
+
+  // A sent message is shown at once: clear the box once the server has it.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.elt.id === "composer" && event.detail.successful) {
+      var box = document.getElementById("message-text");
+      box.value = "";
+      box.focus();
+    }
+  });
+
+  // Keep the newest text in view while an answer streams, unless the reader scrolled up.
+  var isPinned = true;
+  document.addEventListener("scroll", function (event) {
+    var pane = event.target;
+    if (pane.id === "messages-scroll") {
+      isPinned = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 80;
+    }
+  }, true);
+  function scrollToEnd() {
+    var pane = document.getElementById("messages-scroll");
+    if (pane && isPinned) pane.scrollTop = pane.scrollHeight;
+  }
+  document.addEventListener("htmx:sseMessage", scrollToEnd);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "chat-pane") isPinned = true;
+    scrollToEnd();
+  });
+  document.addEventListener("DOMContentLoaded", scrollToEnd);
+
+  // The model box suggests the ids of the chosen provider.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.id === "chat-provider") {
+      var model = document.getElementById("chat-model");
+      var option = select.options[select.selectedIndex];
+      model.setAttribute("list", select.value + "-model-ids");
+      model.placeholder = "默认：" + option.dataset.defaultModel;
+      model.value = "";
+    }
+    if (select.classList.contains("region-select")) {
+      var custom = select.closest("form").querySelector(".custom-base-url");
+      custom.classList.toggle("hidden", select.value !== "custom");
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button");
+    if (!button) return;
+    if (button.classList.contains("alert-close")) button.closest(".alert").remove();
+    if (button.id === "sidebar-toggle") {
+      var sidebar = document.getElementById("sidebar");
+      var isOpen = sidebar.classList.toggle("flex");
+      sidebar.classList.toggle("hidden", !isOpen);
+      button.setAttribute("aria-expanded", String(isOpen));
+    }
+  });
+
+  // Opening a conversation from the drawer closes the drawer on a phone.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var sidebar = document.getElementById("sidebar");
+    if (sidebar && sidebar.contains(event.detail.elt) && event.detail.elt.tagName === "A" &&
+        window.matchMedia("(max-width: 767px)").matches) {
+      sidebar.classList.add("hidden");
+      sidebar.classList.remove("flex");
+    }
+  });
+})();

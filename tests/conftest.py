@@ -1,0 +1,124 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fake_upstream import FakeUpstream  # noqa: E402
+
+DASHSCOPE_KEY = "sk-fake0000dashscope0000key1234"
+OPENROUTER_KEY = "sk-or-v1-fake0000openrouter0000key5678"
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    fake = FakeUpstream()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake(upstream):
+    upstream.clear()
+    return upstream
+
+
+def app_env(fake, data_dir):
+    """The environment a user would set, pointed at the fake upstream."""
+    return {"MOYAN_DATA_DIR": str(data_dir),
+            "MOYAN_DASHSCOPE_BASE_URL": fake.dashscope_base,
+            "MOYAN_OPENROUTER_BASE_URL": fake.openrouter_base,
+            "DASHSCOPE_API_KEY": DASHSCOPE_KEY,
+            "OPENROUTER_API_KEY": OPENROUTER_KEY,
+            "MOYAN_READ_TIMEOUT": "2",
+            "MOYAN_RETRY_DELAY": "0.05"}
+
+
+@pytest.fixture
+def app(fake, tmp_path, monkeypatch):
+    from app import create_app
+    for name, value in app_env(fake, tmp_path / "data").items():
+        monkeypatch.setenv(name, value)
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("Moyan exited at start-up")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("Moyan did not start listening")
+
+
+class LiveServer:
+    """Moyan under its production server (gunicorn + gevent), as `make run` starts it."""
+
+    def __init__(self, env, log_path):
+        self.env = env
+        self.log_path = log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        env = {**os.environ, **self.env, "MOYAN_PORT": str(self.port)}
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "gunicorn.conf.py",
+             "app:create_app()"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.process)
+
+    def stop(self, kill=False):
+        if self.process and self.process.poll() is None:
+            self.process.kill() if kill else self.process.terminate()
+            self.process.wait(10)
+        self.log.close()
+
+    def read_log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+@pytest.fixture
+def live_server(fake, tmp_path):
+    server = LiveServer(app_env(fake, tmp_path / "data"), tmp_path / "server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium",
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--no-first-run", "--disable-sync"]}
+
+
+@pytest.fixture
+def page(page):
+    page.set_default_timeout(10_000)
+    return page

@@ -1,0 +1,808 @@
+"""A fake DashScope + OpenRouter server on 127.0.0.1 that speaks their wire formats.
+
+    fake = FakeUpstream(chunk_delay=0.01)
+    fake.start()              # "http://127.0.0.1:PORT"
+    fake.dashscope_base       # the app appends /compatible-mode/v1 and /api/v1
+    fake.openrouter_base      # url + "/openrouter/api/v1"
+    fake.requests             # [{"method", "path", "query", "headers", "json"}, ...]
+    fake.clear(); fake.stop()
+
+Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
+
+- API key: missing, or containing "wrong" -> 401; containing "arrears" -> DashScope 400
+  Arrearage / OpenRouter 402. OpenRouter's GET /models is public.
+- Answers: REPLY(last user message), streamed 3 characters at a time.
+- DashScope models: qwen-plus, qwen-max, qwen-turbo, qwen-flash answer normally;
+  qwen-slow answers longer, 0.15 s a chunk; qwq-plus always reasons first, qwen3-32b
+  unless `enable_thinking` is false (thinking with `stream` false -> 400).
+  Faults: fault-rate-limit, fault-rate-limit-once (first call only, per server),
+  fault-quota, fault-too-long, fault-input-moderation (SSE-framed 400),
+  fault-output-moderation, fault-500, fault-502 (HTML), fault-503, fault-drop (socket cut,
+  no 0-chunk), fault-stall (30 s silence), fault-slow-first (2 s), fault-malformed,
+  fault-no-done, fault-crlf (CRLF, `data:` without space, `: ping`), fault-split (HTTP
+  chunks split inside a UTF-8 character). Any other model -> 404 model_not_found.
+- Wan: submit needs `X-DashScope-Async: enable`; a task is PENDING for 0.3 s, RUNNING
+  until 1 s, then SUCCEEDED with PNG links under /oss/ that need no key.
+- OpenRouter models: openai/gpt-4o, qwen/qwen3-32b, deepseek/deepseek-r1 (streams
+  `reasoning` first), google/gemini-2.5-flash-image (returns a PNG data URL when asked
+  for the image modality). Faults: or-fault/rate-limit, or-fault/moderation,
+  or-fault/502, or-fault/503, or-fault/timeout, or-fault/midstream, or-fault/drop.
+  Any other model -> 400 "is not a valid model ID".
+"""
+import base64
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+THINKING_TEXT = "让我想一想：用户在打招呼。"
+SLOW_TAIL = ("这是一段很长的回答，用来测试停止与重新连接。" * 2)[:40]
+PIECE = 3  # characters per streamed delta
+
+SLOW_MODEL = "qwen-slow"
+FAULT_RATE_LIMIT = "fault-rate-limit"
+FAULT_RATE_LIMIT_ONCE = "fault-rate-limit-once"
+FAULT_QUOTA = "fault-quota"
+FAULT_TOO_LONG = "fault-too-long"
+FAULT_INPUT_MODERATION = "fault-input-moderation"
+FAULT_OUTPUT_MODERATION = "fault-output-moderation"
+FAULT_500 = "fault-500"
+FAULT_502 = "fault-502"
+FAULT_503 = "fault-503"
+FAULT_DROP = "fault-drop"
+FAULT_STALL = "fault-stall"
+FAULT_SLOW_FIRST = "fault-slow-first"
+FAULT_MALFORMED = "fault-malformed"
+FAULT_NO_DONE = "fault-no-done"
+FAULT_CRLF = "fault-crlf"
+FAULT_SPLIT = "fault-split"
+
+DASHSCOPE_FAULTS = [
+    FAULT_RATE_LIMIT, FAULT_RATE_LIMIT_ONCE, FAULT_QUOTA, FAULT_TOO_LONG,
+    FAULT_INPUT_MODERATION, FAULT_OUTPUT_MODERATION, FAULT_500, FAULT_502, FAULT_503,
+    FAULT_DROP, FAULT_STALL, FAULT_SLOW_FIRST, FAULT_MALFORMED, FAULT_NO_DONE,
+    FAULT_CRLF, FAULT_SPLIT,
+]
+DASHSCOPE_MODELS = [
+    "qwen-plus", "qwen-max", "qwen-turbo", "qwen-flash", "qwen3-32b", "qwq-plus",
+    SLOW_MODEL, "wan2.2-t2i-flash", "wan2.2-t2i-plus", *DASHSCOPE_FAULTS,
+]
+# These stream four content deltas and then misbehave.
+DASHSCOPE_CUT_SHORT = {FAULT_OUTPUT_MODERATION, FAULT_DROP, FAULT_STALL, FAULT_MALFORMED}
+
+OR_FAULT_RATE_LIMIT = "or-fault/rate-limit"
+OR_FAULT_MODERATION = "or-fault/moderation"
+OR_FAULT_502 = "or-fault/502"
+OR_FAULT_503 = "or-fault/503"
+OR_FAULT_TIMEOUT = "or-fault/timeout"
+OR_FAULT_MIDSTREAM = "or-fault/midstream"
+OR_FAULT_DROP = "or-fault/drop"
+OR_REASONING_MODEL = "deepseek/deepseek-r1"
+OR_IMAGE_MODEL = "google/gemini-2.5-flash-image"
+
+# id -> (provider name, output modalities)
+OPENROUTER_MODELS = {
+    "openai/gpt-4o": ("OpenAI", ["text"]),
+    "qwen/qwen3-32b": ("Alibaba", ["text"]),
+    OR_REASONING_MODEL: ("DeepSeek", ["text"]),
+    OR_IMAGE_MODEL: ("Google", ["image", "text"]),
+    **{m: ("Alibaba", ["text"]) for m in (
+        OR_FAULT_RATE_LIMIT, OR_FAULT_MODERATION, OR_FAULT_502, OR_FAULT_503,
+        OR_FAULT_TIMEOUT, OR_FAULT_MIDSTREAM, OR_FAULT_DROP)},
+}
+
+OR_PREFIX = "/openrouter/api/v1"
+DASHSCOPE_SSE = "text/event-stream; charset=utf-8"
+OPENROUTER_SSE = "text/event-stream"
+ARREARS_MESSAGE = "Access denied, please make sure your account is in good standing."
+RATE_LIMITED = ("limit_requests", "limit_requests",
+                "Requests rate limit exceeded, please try again later.")
+# model -> (status, code, type, message) of a DashScope compatible-mode error
+DASHSCOPE_ERRORS = {
+    FAULT_RATE_LIMIT: (429, *RATE_LIMITED),
+    FAULT_QUOTA: (429, "insufficient_quota", "insufficient_quota",
+                  "You exceeded your current quota, please check your plan and billing details."),
+    FAULT_TOO_LONG: (400, "invalid_parameter_error", "invalid_request_error",
+                     "Range of input length should be [1, 129024]"),
+    FAULT_500: (500, "internal_error", "internal_error",
+                "An internal error has occured, please try again later or contact service support."),
+}
+
+
+def REPLY(last):
+    return f"收到：{last}。\n\n下面是一段代码：\n\n```python\nprint(\"你好\")\n```\n\n完毕。"
+
+
+def dumps(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def new_request_id():
+    return str(uuid.uuid4())
+
+
+def pieces(text):
+    return [text[i:i + PIECE] for i in range(0, len(text), PIECE)]
+
+
+def message_text(message):
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, list):  # multimodal parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+def last_user_message(body):
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return message_text(users[-1]) if users else ""
+
+
+def usage_for(body, reply):
+    prompt = sum(len(message_text(m)) for m in body.get("messages") or [])
+    return {"prompt_tokens": prompt, "completion_tokens": len(reply),
+            "total_tokens": prompt + len(reply)}
+
+
+def utf8_split_offset(data):
+    """An offset inside the first multi-byte UTF-8 character, or the middle."""
+    lead = next((i for i, b in enumerate(data) if b >= 0xC0), None)
+    return len(data) // 2 if lead is None else lead + 1
+
+
+def make_png(width=64, height=64, rgb=(0x3B, 0x82, 0xF6)):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = (b"\x00" + bytes(rgb) * width) * height
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+PNG = make_png()
+
+
+# -- DashScope payloads --------------------------------------------------------
+
+def compat_error(code, type_, message):
+    return {"error": {"message": message, "type": type_, "param": None, "code": code},
+            "request_id": new_request_id()}
+
+
+def native_error(code, message):
+    return {"code": code, "message": message, "request_id": new_request_id()}
+
+
+def dashscope_reply(model, last):
+    return REPLY(last) + SLOW_TAIL if model == SLOW_MODEL else REPLY(last)
+
+
+def dashscope_thinks(body, model):
+    if model == "qwq-plus":
+        return True
+    return model == "qwen3-32b" and body.get("enable_thinking") is not False
+
+
+def dashscope_events(body, model):
+    """The stream's payloads in order: dicts, then "[DONE]" (unless fault-no-done)."""
+    reply = dashscope_reply(model, last_user_message(body))
+    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+
+    def chunk(choices, usage=None):
+        return {"choices": choices, "object": "chat.completion.chunk", "usage": usage,
+                "created": created, "system_fingerprint": None, "model": model, "id": cid}
+
+    def delta(fields, finish=None):
+        return chunk([{"delta": fields, "finish_reason": finish, "index": 0, "logprobs": None}])
+
+    if dashscope_thinks(body, model):
+        events = [delta({"content": None, "role": "assistant", "reasoning_content": ""})]
+        events += [delta({"content": None, "reasoning_content": p}) for p in pieces(THINKING_TEXT)]
+    else:
+        events = [delta({"content": "", "role": "assistant"})]
+    events += [delta({"content": p}) for p in pieces(reply)]
+    events.append(delta({"content": ""}, "stop"))
+    if model == FAULT_NO_DONE:
+        return events
+    if (body.get("stream_options") or {}).get("include_usage") is True:
+        events.append(chunk([], usage_for(body, reply)))
+    return events + ["[DONE]"]
+
+
+def dashscope_completion(body, model):
+    reply = dashscope_reply(model, last_user_message(body))
+    usage = {**usage_for(body, reply), "prompt_tokens_details": {"cached_tokens": 0}}
+    return {"choices": [{"message": {"role": "assistant", "content": reply},
+                         "finish_reason": "stop", "index": 0, "logprobs": None}],
+            "object": "chat.completion", "usage": usage, "created": int(time.time()),
+            "system_fingerprint": None, "model": model,
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}"}
+
+
+def wan_task_view(task, base_url):
+    """The poll answer for a task, by how long ago it was submitted."""
+    elapsed = time.monotonic() - task["started"]
+    output = {"task_id": task["id"], "submit_time": task["submit_time"]}
+    body = {"request_id": new_request_id(), "output": output}
+    if elapsed < 0.3:
+        output["task_status"] = "PENDING"
+        return body
+    output["scheduled_time"] = task["submit_time"]
+    if elapsed < 1:
+        output.update(task_status="RUNNING",
+                      task_metrics={"TOTAL": task["n"], "SUCCEEDED": 0, "FAILED": 0})
+        return body
+    expires = int(time.time()) + 86400
+    results = []
+    for i in range(task["n"]):
+        result = {"orig_prompt": task["prompt"]}
+        if task["prompt_extend"]:
+            result["actual_prompt"] = task["prompt"] + "，高清写实摄影。"
+        result["url"] = (f"{base_url}/oss/{task['id']}/{i}.png"
+                         f"?Expires={expires}&OSSAccessKeyId=fake&Signature=fake")
+        results.append(result)
+    output.update(task_status="SUCCEEDED", end_time=local_time(),
+                  results=results,
+                  task_metrics={"TOTAL": task["n"], "SUCCEEDED": task["n"], "FAILED": 0})
+    body["usage"] = {"image_count": task["n"]}
+    return body
+
+
+def local_time():
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+
+
+# -- OpenRouter payloads -------------------------------------------------------
+
+def openrouter_model(model_id):
+    provider, outputs = OPENROUTER_MODELS[model_id]
+    parameters = ["max_tokens", "temperature", "top_p", "stop", "seed"]
+    if model_id == OR_REASONING_MODEL:
+        parameters += ["reasoning", "include_reasoning"]
+    return {
+        "id": model_id, "name": f"{provider}: {model_id.split('/', 1)[1]}",
+        "created": 1741818122, "description": f"Fake {model_id} for tests.",
+        "architecture": {"input_modalities": ["text", "image"], "output_modalities": outputs,
+                         "tokenizer": "Other", "instruct_type": None},
+        "top_provider": {"is_moderated": provider == "OpenAI", "context_length": 128000,
+                         "max_completion_tokens": 16384},
+        "pricing": {"prompt": "0.0000007", "completion": "0.0000007", "image": "0",
+                    "request": "0", "web_search": "0", "internal_reasoning": "0",
+                    "input_cache_read": "0", "input_cache_write": "0"},
+        "canonical_slug": model_id, "context_length": 128000, "hugging_face_id": "",
+        "per_request_limits": {}, "supported_parameters": parameters,
+    }
+
+
+def openrouter_model_list(output_modalities):
+    """Models whose outputs include a requested modality ("text" by default, or "all")."""
+    wanted = set((output_modalities or "text").split(","))
+    return [openrouter_model(m) for m, (_, outputs) in OPENROUTER_MODELS.items()
+            if "all" in wanted or wanted & set(outputs)]
+
+
+def openrouter_fault(model, last):
+    """(status, body, headers) for the models that fail before any output, else None."""
+    def error(code, message, **metadata):
+        body = {"code": code, "message": message}
+        if metadata:
+            body["metadata"] = metadata
+        return {"error": body}
+    faults = {
+        OR_FAULT_RATE_LIMIT: (429, error(429, "Rate limit exceeded: free-models-per-min.", headers={
+            "X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": "1735000000000"}), {"Retry-After": "2"}),
+        OR_FAULT_MODERATION: (403, error(403, "Input flagged by moderation", reasons=["harassment"],
+                                         flagged_input=last[:100], provider_name="OpenAI",
+                                         model_slug="openai/gpt-4o"), {}),
+        OR_FAULT_502: (502, error(502, "Provider returned error"), {}),
+        OR_FAULT_503: (503, error(503, "No allowed providers are available for the selected model."),
+                       {"Retry-After": "1"}),
+        OR_FAULT_TIMEOUT: (408, error(408, "Request timed out"), {}),
+    }
+    return faults.get(model)
+
+
+def wants_image(body, model):
+    return model == OR_IMAGE_MODEL and "image" in (body.get("modalities") or [])
+
+
+def png_data_url():
+    return "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+
+class OpenRouterAnswer:
+    """One generation's id, text and chunk shape."""
+
+    def __init__(self, body, model):
+        self.body, self.model = body, model
+        self.id, self.created = f"gen-{int(time.time())}-{uuid.uuid4().hex[:12]}", int(time.time())
+        self.provider = OPENROUTER_MODELS[model][0]
+        self.reply = REPLY(last_user_message(body))
+
+    def chunk(self, delta, finish=None, **extra):
+        return {"id": self.id, "provider": self.provider, "model": self.model,
+                "object": "chat.completion.chunk", "created": self.created,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "", **delta},
+                             "finish_reason": finish, "native_finish_reason": finish,
+                             "logprobs": None}],
+                "system_fingerprint": None, **extra}
+
+    def usage(self):
+        return {**usage_for(self.body, self.reply), "cost": 0.00012}
+
+    def events(self):
+        events = [self.chunk({})]
+        if self.model == OR_REASONING_MODEL:
+            events += [self.chunk({"reasoning": p, "reasoning_details": [
+                {"type": "reasoning.text", "text": p, "format": "unknown", "index": 0}]})
+                for p in pieces(THINKING_TEXT)]
+        events += [self.chunk({"content": p}) for p in pieces(self.reply)]
+        if wants_image(self.body, self.model):
+            events.append(self.chunk({"images": [{"type": "image_url", "index": 0,
+                                                  "image_url": {"url": png_data_url()}}]}))
+        events.append(self.chunk({}, "stop"))
+        events.append(self.chunk({}, usage=self.usage()))
+        return events + ["[DONE]"]
+
+    def midstream_error(self):
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "provider": self.provider,
+                "error": {"code": 502, "message": "Provider disconnected unexpectedly"},
+                "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
+                             "native_finish_reason": "error"}]}
+
+    def completion(self):
+        message = {"role": "assistant", "content": self.reply, "refusal": ""}
+        choice = {"message": message, "logprobs": {}, "finish_reason": "stop", "index": 0}
+        if self.model == OR_REASONING_MODEL:
+            message["reasoning"] = THINKING_TEXT
+        if wants_image(self.body, self.model):
+            message["images"] = [{"type": "image_url", "image_url": {"url": png_data_url()}}]
+        if self.model == OR_FAULT_MIDSTREAM:  # non-stream errors come as a 200 with an error choice
+            message["content"] = self.reply[:4 * PIECE]
+            choice.update(finish_reason="error", error=self.midstream_error()["error"])
+        return {"id": self.id, "choices": [choice], "provider": self.provider, "model": self.model,
+                "object": "chat.completion", "created": self.created, "system_fingerprint": {},
+                "usage": self.usage()}
+
+
+# -- HTTP ----------------------------------------------------------------------
+
+ROUTES = [
+    ("GET", r"/compatible-mode/v1/models", "dashscope_models"),
+    ("POST", r"/compatible-mode/v1/chat/completions", "dashscope_chat"),
+    ("POST", r"/api/v1/chat/completions", "not_found"),
+    ("POST", r"/api/v1/services/aigc/text2image/image-synthesis", "wan_submit"),
+    ("GET", r"/api/v1/tasks/(?P<task_id>[^/]+)", "wan_task"),
+    ("GET", r"/oss/[^/]+/\d+\.png", "oss_image"),
+    ("GET", OR_PREFIX + r"/models", "openrouter_models"),
+    ("GET", OR_PREFIX + r"/key", "openrouter_key"),
+    ("POST", OR_PREFIX + r"/chat/completions", "openrouter_chat"),
+]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # the client went away: normal for Stop and timeouts
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeUpstream/1.0"
+
+    def log_message(self, format, *args):
+        pass  # keep test output clean
+
+    @property
+    def fake(self):
+        return self.server.fake
+
+    def setup(self):
+        super().setup()
+        self.fake.track(self.connection)
+
+    def finish(self):
+        self.fake.untrack(self.connection)
+        super().finish()
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def dispatch(self):
+        url = urlsplit(self.path)
+        self.query = parse_qs(url.query)
+        self.body = self.read_json()
+        self.fake.record({"method": self.command, "path": url.path, "query": url.query,
+                          "headers": dict(self.headers.items()), "json": self.body})
+        for method, pattern, name in ROUTES:
+            match = re.fullmatch(pattern, url.path)
+            if method == self.command and match:
+                return getattr(self, name)(**match.groupdict())
+        self.not_found()
+
+    def read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    # -- writing ---------------------------------------------------------------
+
+    def send_body(self, status, data, content_type, headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_json(self, status, obj, headers=None):
+        self.send_body(status, dumps(obj).encode(), "application/json", headers)
+
+    def not_found(self):
+        self.send_body(404, b"", "text/plain")
+
+    def start_stream(self, content_type, headers=None):
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def send_chunk(self, data):
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def end_stream(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def drop_connection(self):
+        """Cut the socket mid-stream, without the terminating 0-chunk."""
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.connection.close()
+
+    def pause(self, seconds):
+        """Sleep; False when the server is stopping and the stream should give up."""
+        return not self.fake.stopping.wait(seconds)
+
+    def send_events(self, events, send, delay):
+        for i, event in enumerate(events):
+            if i and not self.pause(delay):
+                return False
+            send(event)
+        return True
+
+    # -- auth ------------------------------------------------------------------
+
+    def key_fault(self):
+        """None, "missing", "wrong" or "arrears", from the bearer key."""
+        auth = self.headers.get("Authorization", "")
+        key = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+        if not key:
+            return "missing"
+        if "wrong" in key:
+            return "wrong"
+        return "arrears" if "arrears" in key else None
+
+    def compat_key_ok(self):
+        fault = self.key_fault()
+        if fault in ("missing", "wrong"):
+            self.send_json(401, compat_error("invalid_api_key", "invalid_request_error",
+                                             "Incorrect API key provided. "))
+        elif fault == "arrears":
+            self.send_json(400, compat_error("Arrearage", "Arrearage", ARREARS_MESSAGE))
+        return fault is None
+
+    def native_key_ok(self):
+        fault = self.key_fault()
+        if fault == "missing":
+            self.send_json(401, native_error("InvalidApiKey", "No API-key provided."))
+        elif fault == "wrong":
+            self.send_json(401, native_error("InvalidApiKey", "Invalid API-key provided."))
+        elif fault == "arrears":
+            self.send_json(400, native_error("Arrearage", ARREARS_MESSAGE))
+        return fault is None
+
+    def openrouter_key_ok(self):
+        fault = self.key_fault()
+        if fault == "missing":
+            self.send_json(401, {"error": {"message": "No cookie auth credentials found", "code": 401}})
+        elif fault == "wrong":
+            self.send_json(401, {"error": {"message": "User not found.", "code": 401}})
+        elif fault == "arrears":
+            self.send_json(402, {"error": {
+                "code": 402, "message": "Insufficient credits. Add more using https://openrouter.ai/credits",
+                "metadata": {"limit_source": "account"}}})
+        return fault is None
+
+    # -- DashScope -------------------------------------------------------------
+
+    def dashscope_models(self):
+        if self.compat_key_ok():
+            self.send_json(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": 1700000000, "owned_by": "system"}
+                for m in DASHSCOPE_MODELS]})
+
+    def dashscope_chat(self):
+        if not self.compat_key_ok():
+            return
+        body = self.body if isinstance(self.body, dict) else {}
+        model = body.get("model")
+        stream = body.get("stream") is True
+        if model not in DASHSCOPE_MODELS:
+            return self.send_json(404, compat_error(
+                "model_not_found", "invalid_request_error",
+                f"The model `{model}` does not exist or you do not have access to it."))
+        if not stream and (body.get("enable_thinking") is True or dashscope_thinks(body, model)):
+            return self.send_json(400, {"error": {
+                "code": "invalid_parameter_error",
+                "message": "parameter.enable_thinking must be set to false for non-streaming calls",
+                "param": None, "type": "invalid_request_error"}, "request_id": new_request_id()})
+        if self.dashscope_fault(model, stream):
+            return
+        if model == FAULT_SLOW_FIRST and not self.pause(2):
+            return
+        if stream:
+            self.dashscope_stream(body, model)
+        else:
+            self.send_json(200, dashscope_completion(body, model))
+
+    def dashscope_fault(self, model, stream):
+        """Answer the faults that fail before any output; True if answered."""
+        if model == FAULT_RATE_LIMIT_ONCE:
+            if self.fake.count_call(model) > 1:
+                return False
+            self.send_json(429, compat_error(*RATE_LIMITED), {"Retry-After": "1"})
+        elif model in DASHSCOPE_ERRORS:
+            status, *error = DASHSCOPE_ERRORS[model]
+            self.send_json(status, compat_error(*error))
+        elif model == FAULT_502:
+            self.send_body(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+        elif model == FAULT_503:
+            self.send_json(503, {"error": {"message": "Service is too busy, please try again later.",
+                                           "type": "ServiceUnavailable", "param": None,
+                                           "code": "ServiceUnavailable"}})
+        elif model == FAULT_INPUT_MODERATION:
+            self.input_moderation(stream)
+        elif model == FAULT_OUTPUT_MODERATION and not stream:
+            self.send_json(400, compat_error("data_inspection_failed", "data_inspection_failed",
+                                             "Output data may contain inappropriate content."))
+        else:
+            return False
+        return True
+
+    def input_moderation(self, stream):
+        message = "Input data may contain inappropriate content."
+        if not stream:
+            return self.send_json(400, compat_error("data_inspection_failed",
+                                                    "data_inspection_failed", message))
+        event = {"error": {"code": "data_inspection_failed", "message": message,
+                           "type": "data_inspection_failed",
+                           "id": f"chatcmpl-{uuid.uuid4().hex[:24]}"}}
+        self.send_body(400, f"data: {dumps(event)}\n\n".encode(), DASHSCOPE_SSE)
+
+    def send_dashscope_event(self, model):
+        def send(payload):
+            text = payload if isinstance(payload, str) else dumps(payload)
+            if model == FAULT_CRLF:
+                return self.send_chunk(f": ping\r\n\r\ndata:{text}\r\n\r\n".encode())
+            data = f"data: {text}\n\n".encode()
+            if model != FAULT_SPLIT:
+                return self.send_chunk(data)
+            cut = utf8_split_offset(data)
+            self.send_chunk(data[:cut])
+            time.sleep(0.005)
+            self.send_chunk(data[cut:])
+        return send
+
+    def dashscope_stream(self, body, model):
+        events = dashscope_events(body, model)
+        delay = 0.15 if model == SLOW_MODEL else self.fake.chunk_delay
+        send = self.send_dashscope_event(model)
+        self.start_stream(DASHSCOPE_SSE)
+        if model not in DASHSCOPE_CUT_SHORT:
+            if self.send_events(events, send, delay):
+                self.end_stream()
+            return
+        if self.send_events(events[:5], send, delay):  # role chunk + 4 content deltas
+            self.dashscope_misbehave(model, send)
+
+    def dashscope_misbehave(self, model, send):
+        if model == FAULT_DROP:
+            return self.drop_connection()
+        if model == FAULT_STALL:
+            self.pause(30)
+        elif model == FAULT_MALFORMED:
+            self.send_chunk('data: {"choices":[{"delta":{"content":"坏\n\n'.encode())
+        elif model == FAULT_OUTPUT_MODERATION:
+            send({"error": {"message": "<400> InternalError.Algo.DataInspectionFailed: Output data "
+                                       "may contain inappropriate content.",
+                            "type": "data_inspection_failed", "param": None,
+                            "code": "data_inspection_failed"}})
+        self.end_stream()
+
+    # -- Wan images (DashScope native) -----------------------------------------
+
+    def wan_submit(self):
+        if not self.native_key_ok():
+            return
+        if self.headers.get("X-DashScope-Async") != "enable":
+            return self.send_json(403, native_error(
+                "AccessDenied", "current user api does not support synchronous calls"))
+        body = self.body if isinstance(self.body, dict) else {}
+        parameters = body.get("parameters") or {}
+        task = {"id": str(uuid.uuid4()), "model": body.get("model"),
+                "prompt": (body.get("input") or {}).get("prompt", ""),
+                "n": int(parameters.get("n", 4)),
+                "prompt_extend": parameters.get("prompt_extend", True) is not False,
+                "parameters": parameters, "submit_time": local_time(), "started": time.monotonic()}
+        self.fake.add_task(task)
+        self.send_json(200, {"output": {"task_status": "PENDING", "task_id": task["id"]},
+                             "request_id": new_request_id()})
+
+    def wan_task(self, task_id):
+        if not self.native_key_ok():
+            return
+        task = self.fake.tasks.get(task_id)
+        if task is None:
+            return self.send_json(200, {"request_id": new_request_id(),
+                                        "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+        self.send_json(200, wan_task_view(task, self.fake.url))
+
+    def oss_image(self):
+        self.send_body(200, PNG, "image/png")
+
+    # -- OpenRouter ------------------------------------------------------------
+
+    def openrouter_models(self):
+        wanted = (self.query.get("output_modalities") or [None])[0]
+        self.send_json(200, {"data": openrouter_model_list(wanted)})
+
+    def openrouter_key(self):
+        if self.openrouter_key_ok():
+            self.send_json(200, {"data": {"label": "sk-or-v1-abc...xyz", "limit": None,
+                                          "limit_remaining": None, "usage": 0.12,
+                                          "is_free_tier": False}})
+
+    def openrouter_chat(self):
+        if not self.openrouter_key_ok():
+            return
+        body = self.body if isinstance(self.body, dict) else {}
+        model = body.get("model")
+        if model not in OPENROUTER_MODELS:
+            return self.send_json(400, {"error": {"message": f"{model} is not a valid model ID",
+                                                  "code": 400}, "user_id": "user_1"})
+        fault = openrouter_fault(model, last_user_message(body))
+        if fault:
+            status, error, headers = fault
+            return self.send_json(status, error, headers)
+        answer = OpenRouterAnswer(body, model)
+        if body.get("stream") is True:
+            self.openrouter_stream(answer)
+        else:
+            self.send_json(200, answer.completion(), {"X-Generation-Id": answer.id})
+
+    def openrouter_stream(self, answer):
+        def send(payload):
+            text = payload if isinstance(payload, str) else dumps(payload)
+            self.send_chunk(f"data: {text}\n\n".encode())
+
+        self.start_stream(OPENROUTER_SSE, {"X-Generation-Id": answer.id})
+        self.send_chunk(b": OPENROUTER PROCESSING\n\n")
+        if not self.pause(0.02):
+            return
+        self.send_chunk(b": OPENROUTER PROCESSING\n\n")
+        events, delay = answer.events(), self.fake.chunk_delay
+        if answer.model not in (OR_FAULT_MIDSTREAM, OR_FAULT_DROP):
+            if self.send_events(events, send, delay):
+                self.end_stream()
+            return
+        if not self.send_events(events[:5], send, delay):  # role chunk + 4 content deltas
+            return
+        if answer.model == OR_FAULT_DROP:
+            return self.drop_connection()
+        send(answer.midstream_error())
+        self.end_stream()
+
+
+class FakeUpstream:
+    """Both providers on one local port; see the module docstring for the knobs."""
+
+    def __init__(self, chunk_delay=0.01):
+        self.chunk_delay = chunk_delay
+        self.url = None
+        self.requests = []
+        self.tasks = {}
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._calls = {}
+        self._connections = set()
+        self._server = None
+
+    @property
+    def dashscope_base(self):
+        return self.url
+
+    @property
+    def openrouter_base(self):
+        return self.url + OR_PREFIX
+
+    def start(self, port=0):
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.fake = self
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        return self.url
+
+    def stop(self):
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # end kept-alive and stalled connections too
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def clear(self):
+        with self._lock:
+            self.requests.clear()
+
+    def record(self, entry):
+        with self._lock:
+            self.requests.append(entry)
+
+    def count_call(self, model):
+        """How many requests this server has had for `model`, this one included."""
+        with self._lock:
+            self._calls[model] = self._calls.get(model, 0) + 1
+            return self._calls[model]
+
+    def add_task(self, task):
+        with self._lock:
+            self.tasks[task["id"]] = task
+
+    def track(self, connection):
+        with self._lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection):
+        with self._lock:
+            self._connections.discard(connection)
+
+
+if __name__ == "__main__":
+    fake = FakeUpstream()
+    fake.start(int(sys.argv[1]) if len(sys.argv) > 1 else 8089)
+    print(f"DashScope base:  {fake.dashscope_base}")
+    print(f"OpenRouter base: {fake.openrouter_base}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()

@@ -1,0 +1,176 @@
+"""What a person does in the page, in Debian's chromium, against Moyan under gunicorn."""
+import re
+import sqlite3
+
+import pytest
+from playwright.sync_api import expect
+
+from fake_upstream import REPLY
+
+pytestmark = pytest.mark.browser
+
+SLOW_ANSWER = REPLY("你好")  # qwen-slow adds a tail; its start is the same
+
+
+def open_chat(page, live_server, model=""):
+    page.goto(live_server.url + "/")
+    if model:
+        page.get_by_label("模型").fill(model)
+    return page
+
+
+def ask(page, text):
+    box = page.get_by_label("消息")
+    box.fill(text)
+    box.press("Enter")
+
+
+def answer(page):
+    return page.locator("article.answer").last
+
+
+def saved_status(live_server, message_id):
+    with sqlite3.connect(live_server.env["MOYAN_DATA_DIR"] + "/moyan.db") as db:
+        return db.execute("SELECT status, content FROM message WHERE id = ?", (message_id,)).fetchone()
+
+
+def test_first_visit_loads_everything_from_moyan_itself(page, live_server):
+    hosts = []
+    page.on("request", lambda request: hosts.append(request.url.split("/")[2]))
+    page.goto(live_server.url + "/")
+    expect(page.get_by_text("在下面输入第一句话开始新对话")).to_be_visible()
+    expect(page).to_have_title(re.compile("墨言"))
+    assert set(hosts) == {f"127.0.0.1:{live_server.port}"}
+    assert page.evaluate("typeof htmx") == "object"
+
+
+def test_saving_a_key_and_testing_the_connection(page, live_server, fake):
+    page.goto(live_server.url + "/settings")
+    section = page.locator("#settings-dashscope")
+    section.get_by_label("API Key").fill("sk-fake9999browser8888key7777wxyz")
+    section.get_by_role("button", name="保存").click()
+    expect(section.get_by_role("status").first).to_contain_text("已保存")
+    expect(section).to_contain_text("wxyz")
+    expect(section.get_by_label("API Key")).to_have_value("")
+    assert "sk-fake9999browser8888key7777wxyz" not in page.content()
+    page.locator("#settings-dashscope").get_by_role("button", name="测试连接").click()
+    expect(page.locator("#dashscope-connection")).to_contain_text("连接成功")
+    options = page.locator("#dashscope-model-ids option")
+    expect(options.first).to_be_attached()
+    assert "qwq-plus" in options.evaluate_all("els => els.map(e => e.value)")
+
+
+def test_a_wrong_key_is_explained_on_test_connection(page, live_server):
+    page.goto(live_server.url + "/settings")
+    section = page.locator("#settings-openrouter")
+    section.get_by_label("API Key").fill("sk-or-v1-wrong-key-000")
+    section.get_by_role("button", name="保存").click()
+    expect(section.get_by_role("status").first).to_contain_text("已保存")
+    section.get_by_role("button", name="测试连接").click()
+    expect(page.locator("#openrouter-connection")).to_contain_text("OpenRouter API Key 无效")
+
+
+def test_an_answer_streams_in_token_by_token_then_shows_as_markdown(page, live_server):
+    open_chat(page, live_server, model="qwen-slow")
+    ask(page, "你好")
+    expect(page.locator("article").first).to_contain_text("你好")
+    expect(page.get_by_label("消息")).to_have_value("")
+    streaming = page.locator(".streaming-text")
+    expect(streaming).to_contain_text("收到")
+    seen = streaming.inner_text()
+    assert len(seen) < len(SLOW_ANSWER), "the text should appear piece by piece"
+    expect(streaming).not_to_have_text(seen)  # it grows
+    expect(answer(page).locator("pre.highlight")).to_be_visible(timeout=20_000)
+    expect(answer(page)).to_contain_text("这是一段很长的回答")
+    expect(page.locator("[sse-connect]")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/c/\d+$"))
+    expect(page.locator("#conversation-list")).to_contain_text("你好")
+
+
+def test_reloading_in_the_middle_still_ends_with_the_whole_answer(page, live_server, fake):
+    open_chat(page, live_server, model="qwen-slow")
+    ask(page, "你好")
+    expect(page.locator(".streaming-text")).to_contain_text("收到")
+    page.reload()
+    expect(answer(page).locator(".markdown")).to_contain_text("这是一段很长的回答", timeout=20_000)
+    text = answer(page).locator(".markdown").inner_text()
+    assert text.count("收到：你好") == 1
+    chat_calls = [r for r in fake.requests if r["path"].endswith("/chat/completions")]
+    assert len(chat_calls) == 1
+
+
+def test_stop_keeps_the_partial_answer(page, live_server):
+    open_chat(page, live_server, model="qwen-slow")
+    ask(page, "你好")
+    expect(page.locator(".streaming-text")).to_contain_text("收到")
+    page.get_by_role("button", name="停止").click()
+    expect(answer(page)).to_contain_text("已停止生成")
+    expect(answer(page)).to_contain_text("收到")
+    message_id = answer(page).get_attribute("id").split("-")[1]
+    status, content = saved_status(live_server, message_id)
+    assert status == "stopped" and content.startswith("收到")
+
+
+def test_regenerate_replaces_the_answer(page, live_server, fake):
+    open_chat(page, live_server)
+    ask(page, "你好")
+    expect(answer(page).locator("pre.highlight")).to_be_visible()
+    first_id = answer(page).get_attribute("id")
+    page.get_by_role("button", name="重新生成").click()
+    expect(page.locator(f"#{first_id}")).to_have_count(0)
+    expect(answer(page).locator("pre.highlight")).to_be_visible()
+    expect(page.locator("article.answer")).to_have_count(1)
+
+
+def test_openrouter_answers_from_the_same_page(page, live_server):
+    page.goto(live_server.url + "/")
+    page.get_by_label("服务").select_option("openrouter")
+    page.get_by_label("模型").fill("openai/gpt-4o")
+    ask(page, "你好")
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：你好")
+    expect(answer(page)).to_contain_text("openai/gpt-4o")
+    expect(answer(page)).to_contain_text("tokens")
+
+
+def test_a_broken_answer_keeps_its_text_and_explains_in_chinese(page, live_server):
+    open_chat(page, live_server, model="fault-drop")
+    ask(page, "你好")
+    expect(answer(page).locator(".message-error")).to_contain_text("连接中断")
+    expect(answer(page).locator(".markdown")).to_contain_text("收到")
+    page.get_by_label("模型").fill("qwen-plus")
+    ask(page, "再试一次")
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：再试一次")
+
+
+def test_shift_enter_is_a_newline_and_enter_sends(page, live_server):
+    open_chat(page, live_server)
+    box = page.get_by_label("消息")
+    box.fill("第一行")
+    box.press("Shift+Enter")
+    box.type("第二行")
+    expect(box).to_have_value("第一行\n第二行")
+    box.press("Enter")
+    expect(page.locator("article").first).to_contain_text("第二行")
+
+
+def test_rename_search_and_delete_in_the_sidebar(page, live_server):
+    open_chat(page, live_server)
+    ask(page, "关于花店")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    page.goto(live_server.url + "/")
+    ask(page, "关于天气")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    items = page.locator("#conversation-list li")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text("关于天气")
+    page.once("dialog", lambda dialog: dialog.accept("天气闲聊"))
+    page.get_by_role("button", name="重命名「关于天气」").click()
+    expect(items.first).to_contain_text("天气闲聊")
+    page.get_by_label("搜索对话").fill("花店")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("关于花店")
+    page.get_by_label("搜索对话").fill("")
+    expect(items).to_have_count(2)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="删除「关于花店」").click()
+    expect(items).to_have_count(1)

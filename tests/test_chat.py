@@ -1,0 +1,305 @@
+"""Chat through the app's HTTP endpoints, against the fake upstream."""
+import re
+import time
+from urllib.parse import quote
+
+import pytest
+
+from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
+from fake_upstream import REPLY
+from models import Conversation, Message
+
+HX = {"HX-Request": "true"}
+
+
+def send(client, text, conversation_id="", provider="dashscope", model="", **extra):
+    data = {"text": text, "conversation_id": conversation_id, "provider": provider,
+            "model": model, "system_prompt": "", **extra}
+    return client.post("/send", data=data, headers=HX)
+
+
+def answer_id(response):
+    return int(re.findall(r'id="msg-(\d+)"', response.text)[-1])
+
+
+def read_stream(client, message_id):
+    return client.get(f"/m/{message_id}/stream").get_data(as_text=True)
+
+
+def ask(client, text="你好", **options):
+    """Send a message and read its answer's stream to the end; return the final message."""
+    response = send(client, text, **options)
+    assert response.status_code == 200, response.text
+    message_id = answer_id(response)
+    read_stream(client, message_id)
+    return Message.get_by_id(message_id)
+
+
+def events(stream_text):
+    return re.findall(r"^event: (\w+)$", stream_text, flags=re.M)
+
+
+def test_sending_shows_the_question_and_an_answer_that_streams(client, fake):
+    response = send(client, "你好")
+    assert "你好" in response.text
+    assert 'sse-connect="/m/' in response.text
+    assert 'sse-close="done"' in response.text
+    stream = read_stream(client, answer_id(response))
+    names = events(stream)
+    assert names[0] == "snapshot"
+    assert names[-1] == "done"
+    assert "content" in names
+
+
+def test_the_finished_answer_is_saved_with_its_usage_and_rendered_as_markdown(client, fake):
+    message = ask(client, "你好")
+    assert message.status == Message.DONE
+    assert message.content == REPLY("你好")
+    assert message.total_tokens and message.completion_tokens
+    page = client.get(f"/c/{message.conversation_id}").text
+    assert '<pre class="highlight" data-lang="python">' in page
+    assert f"{message.total_tokens} tokens" in page
+
+
+def test_dashscope_gets_usage_and_an_explicit_thinking_switch(client, fake):
+    ask(client, "你好")
+    body = fake.requests[-1]["json"]
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["enable_thinking"] is False
+    assert body["model"] == "qwen-plus"
+    assert fake.requests[-1]["headers"]["Authorization"] == f"Bearer {DASHSCOPE_KEY}"
+
+
+def test_the_conversation_history_and_system_prompt_are_sent(client, fake):
+    first = ask(client, "第一句", system_prompt="你是一位老师。")
+    ask(client, "第二句", conversation_id=first.conversation_id, system_prompt="你是一位老师。")
+    messages = fake.requests[-1]["json"]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[0]["content"] == "你是一位老师。"
+    assert messages[2]["content"] == REPLY("第一句")
+
+
+def test_reasoning_is_streamed_apart_and_saved(client, fake):
+    message = ask(client, "你好", model="qwen3-32b", thinking="on")
+    assert fake.requests[-1]["json"]["enable_thinking"] is True
+    assert message.reasoning == "让我想一想：用户在打招呼。"
+    assert message.content == REPLY("你好")
+    assert "思考过程" in client.get(f"/m/{message.id}").text
+
+
+def test_openrouter_streams_with_keepalive_comments_and_usage(client, fake):
+    message = ask(client, "你好", provider="openrouter", model="openai/gpt-4o")
+    assert message.status == Message.DONE
+    assert message.content == REPLY("你好")
+    assert message.total_tokens
+    assert fake.requests[-1]["headers"]["Authorization"] == f"Bearer {OPENROUTER_KEY}"
+
+
+def test_openrouter_reasoning_is_kept(client, fake):
+    message = ask(client, "你好", provider="openrouter", model="deepseek/deepseek-r1")
+    assert message.reasoning == "让我想一想：用户在打招呼。"
+
+
+@pytest.mark.parametrize("model", ["fault-crlf", "fault-split", "fault-no-done", "fault-slow-first",
+                                   "fault-rate-limit-once"])
+def test_unusual_but_valid_streams_give_the_whole_answer(client, fake, model):
+    message = ask(client, "你好", model=model)
+    assert message.status == Message.DONE, message.error
+    assert message.content == REPLY("你好")
+
+
+FAULTS = [
+    ("dashscope", "fault-rate-limit", "请求太频繁"),
+    ("dashscope", "fault-quota", "额度已用完"),
+    ("dashscope", "fault-too-long", "长度上限"),
+    ("dashscope", "fault-input-moderation", "输入内容未通过安全审核"),
+    ("dashscope", "fault-500", "服务繁忙"),
+    ("dashscope", "fault-502", "服务繁忙"),
+    ("dashscope", "fault-503", "服务繁忙"),
+    ("dashscope", "Qwen-Plus", "模型不存在"),
+    ("openrouter", "or-fault/rate-limit", "请求过多"),
+    ("openrouter", "or-fault/moderation", "审核"),
+    ("openrouter", "or-fault/502", "换一个模型"),
+    ("openrouter", "or-fault/503", "换一个模型"),
+    ("openrouter", "or-fault/timeout", "超时"),
+    ("openrouter", "no-such/model", "厂商/模型"),
+]
+
+
+@pytest.mark.parametrize("provider, model, sentence", FAULTS)
+def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, provider, model, sentence):
+    message = ask(client, "你好", provider=provider, model=model)
+    assert message.status == Message.ERROR
+    assert sentence in message.error
+    html = client.get(f"/m/{message.id}").text
+    assert sentence in html
+    assert "Traceback" not in html
+
+
+CUT_SHORT = [
+    ("dashscope", "fault-output-moderation", "安全审核中断"),
+    ("dashscope", "fault-drop", "连接中断"),
+    ("dashscope", "fault-stall", "超时"),
+    ("dashscope", "fault-malformed", "无法识别"),
+    ("openrouter", "or-fault/midstream", "途中出错"),
+    ("openrouter", "or-fault/drop", "连接中断"),
+]
+
+
+@pytest.mark.parametrize("provider, model, sentence", CUT_SHORT)
+def test_an_answer_cut_short_keeps_its_partial_text(client, fake, provider, model, sentence):
+    message = ask(client, "你好", provider=provider, model=model)
+    assert message.status == Message.ERROR
+    assert sentence in message.error
+    assert message.content and REPLY("你好").startswith(message.content)
+    follow_up = ask(client, "还在吗", conversation_id=message.conversation_id, provider=provider,
+                    model="qwen-plus" if provider == "dashscope" else "openai/gpt-4o")
+    assert follow_up.status == Message.DONE
+
+
+def test_a_wrong_key_says_so_and_never_shows_the_key(client, fake):
+    client.post("/settings/dashscope", data={"region": "custom", "base_url": fake.dashscope_base,
+                                             "api_key": "sk-wrong-key-0000-9999"}, headers=HX)
+    message = ask(client, "你好")
+    assert "API Key 无效" in message.error
+    assert "sk-wrong" not in client.get(f"/c/{message.conversation_id}").text
+
+
+def test_network_failure_is_explained(client, fake, app):
+    client.post("/settings/dashscope", data={"region": "custom", "base_url": "http://127.0.0.1:9"},
+                headers=HX)
+    message = ask(client, "你好")
+    assert "无法连接" in message.error
+
+
+def test_reattaching_to_a_finished_answer_never_starts_a_new_generation(client, fake):
+    message = ask(client, "你好")
+    calls = len(fake.requests)
+    stream = read_stream(client, message.id)
+    assert events(stream) == ["done"]
+    assert len(fake.requests) == calls
+
+
+def test_a_second_listener_gets_the_text_so_far_then_the_rest(client, fake):
+    response = send(client, "你好", model="qwen-slow")
+    message_id = answer_id(response)
+    time.sleep(0.6)
+    stream = read_stream(client, message_id)
+    snapshot = stream.split("event: snapshot\n", 1)[1].split("\n\n", 1)[0]
+    assert "收到" in snapshot
+    assert Message.get_by_id(message_id).status == Message.DONE
+    assert len([r for r in fake.requests if r["path"].endswith("/chat/completions")]) == 1
+
+
+def test_the_answer_is_saved_while_it_grows(client, fake):
+    response = send(client, "你好", model="qwen-slow")
+    message_id = answer_id(response)
+    time.sleep(2.5)
+    partial = Message.get_by_id(message_id)
+    assert partial.status == Message.STREAMING
+    assert partial.content and REPLY("你好").startswith(partial.content[:10])
+    client.post(f"/m/{message_id}/stop", headers=HX)
+
+
+def test_stop_keeps_what_came_so_far(client, fake):
+    response = send(client, "你好", model="qwen-slow")
+    message_id = answer_id(response)
+    time.sleep(0.8)
+    html = client.post(f"/m/{message_id}/stop", headers=HX).text
+    message = Message.get_by_id(message_id)
+    assert message.status == Message.STOPPED
+    assert message.content.startswith("收到")
+    assert len(message.content) < len(REPLY("你好"))
+    assert "已停止生成" in html
+    assert "sse-connect" not in html
+
+
+def test_regenerate_replaces_the_last_answer(client, fake):
+    first = ask(client, "你好")
+    html = client.post(f"/m/{first.id}/regenerate", headers=HX).text
+    assert Message.get_or_none(Message.id == first.id) is None
+    answers = list(Message.select().where(Message.role == "assistant"))
+    assert len(answers) == 1 and answers[0].id != first.id
+    assert f'sse-connect="/m/{answers[0].id}/stream"' in html
+    read_stream(client, answers[0].id)
+    assert Message.get_by_id(answers[0].id).content == REPLY("你好")
+
+
+def test_editing_a_question_answers_it_again_and_drops_what_followed(client, fake):
+    first = ask(client, "第一句")
+    second = ask(client, "第二句", conversation_id=first.conversation_id)
+    question = Message.get(Message.content == "第一句")
+    client.post(f"/m/{question.id}/edit", data={"text": "改过的第一句"}, headers=HX)
+    remaining = list(Conversation.get_by_id(first.conversation_id).messages())
+    assert [m.role for m in remaining] == ["user", "assistant"]
+    assert remaining[0].content == "改过的第一句"
+    read_stream(client, remaining[1].id)
+    assert Message.get_by_id(remaining[1].id).content == REPLY("改过的第一句")
+    assert Message.get_or_none(Message.id == second.id) is None
+
+
+def test_conversations_are_listed_newest_first_and_searchable(client, fake):
+    ask(client, "关于花店的问题")
+    ask(client, "关于天气的问题")
+    listing = client.get("/conversations").text
+    assert listing.index("关于天气") < listing.index("关于花店")
+    found = client.get("/conversations", query_string={"q": "花店"}).text
+    assert "关于花店" in found and "关于天气" not in found
+    by_content = client.get("/conversations", query_string={"q": "下面是一段代码"}).text
+    assert "关于花店" in by_content and "关于天气" in by_content
+
+
+def test_rename_and_delete_a_conversation(client, fake):
+    message = ask(client, "你好")
+    cid = message.conversation_id
+    # What htmx sends for a non-Latin-1 prompt answer.
+    html = client.post(f"/c/{cid}/title", headers={**HX, "HX-Prompt": quote("新名字"),
+                                                   "HX-Prompt-URI-AutoEncoded": "true"}).text
+    assert "新名字" in html
+    assert Conversation.get_by_id(cid).title == "新名字"
+    client.delete(f"/c/{cid}", headers=HX)
+    assert Conversation.get_or_none(Conversation.id == cid) is None
+    assert Message.select().count() == 0
+
+
+def test_conversation_options_are_kept(client, fake):
+    message = ask(client, "你好")
+    cid = message.conversation_id
+    response = client.post(f"/c/{cid}/options", headers=HX, data={
+        "provider": "openrouter", "model": "openai/gpt-4o", "system_prompt": "简短回答"})
+    assert response.status_code == 204
+    conversation = Conversation.get_by_id(cid)
+    assert (conversation.provider, conversation.model, conversation.system_prompt) == (
+        "openrouter", "openai/gpt-4o", "简短回答")
+
+
+@pytest.mark.parametrize("data, sentence", [
+    ({"text": "   "}, "不能为空"),
+    ({"text": "x" * 100_001}, "太长"),
+    ({"text": "你好", "provider": "evil"}, "未知的模型服务"),
+    ({"text": "你好", "model": "<script>"}, "模型名称"),
+])
+def test_bad_input_is_refused_and_changes_nothing(client, fake, data, sentence):
+    response = client.post("/send", data={"provider": "dashscope", **data}, headers=HX)
+    assert response.status_code == 422
+    assert sentence in response.text
+    assert response.headers["HX-Retarget"] == "#alerts"
+    assert Conversation.select().count() == 0
+    assert not fake.requests
+
+
+def test_a_model_answer_with_html_is_shown_as_text(client, fake):
+    message = ask(client, "<img src=x onerror=alert(1)>")
+    page = client.get(f"/c/{message.conversation_id}").text
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_an_answer_interrupted_by_a_restart_is_marked(app, client, fake):
+    message = ask(client, "你好")
+    Message.update(status=Message.STREAMING).where(Message.id == message.id).execute()
+    stream = read_stream(client, message.id)
+    assert events(stream) == ["done"]
+    assert Message.get_by_id(message.id).status == Message.INTERRUPTED
+    assert "重新生成" in stream

@@ -1,0 +1,234 @@
+"""The chat page: conversations in the sidebar, messages, streamed answers."""
+import re
+from urllib.parse import unquote
+
+from flask import (Blueprint, Response, abort, render_template, request, stream_with_context,
+                   url_for)
+from markupsafe import escape
+
+from models import Conversation, Message, db
+from services import generation
+from services import settings as provider_settings
+from views import alert, htmx, page_or_fragment, sse
+
+bp = Blueprint("chat", __name__)
+
+MAX_TEXT = 100_000
+MAX_SYSTEM_PROMPT = 20_000
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+
+
+def get_or_404(model, id_):
+    return model.get_or_none(model.id == id_) or abort(404)
+
+
+def chat_context(conversation=None, query=""):
+    return {"conversation": conversation,
+            "conversations": Conversation.latest(query),
+            "query": query,
+            "providers": provider_settings.PROVIDERS,
+            "defaults": {name: provider_settings.load(name) for name in provider_settings.PROVIDERS},
+            "chat_provider": provider_settings.chat_provider()}
+
+
+@bp.get("/")
+def index():
+    return render_template("chat.html", **chat_context())
+
+
+@bp.get("/c/<int:conversation_id>")
+def show(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    return page_or_fragment("chat.html", "partials/conversation.html",
+                            **chat_context(conversation))
+
+
+@bp.get("/conversations")
+def search():
+    query = request.args.get("q", "").strip()[:200]
+    return render_template("partials/conversation_list.html",
+                           conversations=Conversation.latest(query), query=query)
+
+
+@bp.post("/c/<int:conversation_id>/title")
+def rename(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    title = (request.form.get("title") or prompt_answer()).strip()
+    if not title or len(title) > 100:
+        return alert("标题不能为空，且不超过 100 个字。")
+    conversation.title = title
+    conversation.save()
+    return render_template("partials/conversation_item.html", c=conversation)
+
+
+@bp.delete("/c/<int:conversation_id>")
+def delete(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    for message in conversation.messages():
+        stop_generation(message)
+    conversation.delete_instance(recursive=True)
+    is_open = (htmx.current_url or "").rstrip("/").endswith(f"/c/{conversation_id}")
+    return "", 200, ({"HX-Redirect": url_for("chat.index")} if is_open else {})
+
+
+@bp.post("/c/<int:conversation_id>/options")
+def save_options(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    options, problem = read_options()
+    if problem:
+        return alert(problem)
+    Conversation.update(**options).where(Conversation.id == conversation.id).execute()
+    return "", 204
+
+
+@bp.post("/send")
+def send():
+    text = request.form.get("text", "").strip()
+    if not text:
+        return alert("消息不能为空。")
+    if len(text) > MAX_TEXT:
+        return alert(f"消息太长了（{len(text)} 字），请不超过 {MAX_TEXT} 字。")
+    options, problem = read_options()
+    if problem:
+        return alert(problem)
+    conversation_id = request.form.get("conversation_id", "")
+    with db.atomic():
+        if conversation_id:
+            conversation = get_or_404(Conversation, conversation_id)
+            Conversation.update(**options).where(Conversation.id == conversation.id).execute()
+            conversation = Conversation.get_by_id(conversation.id)
+        else:
+            conversation = Conversation.create(title=text[:30], **options)
+        conversation.touch()
+        user_message = Message.create(conversation=conversation, role="user", content=text)
+    answer = start_answer(conversation)
+    headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
+    return render_template("partials/sent.html", messages=[user_message, answer],
+                           conversation=conversation,
+                           conversations=Conversation.latest()), 200, headers
+
+
+@bp.get("/m/<int:message_id>/stream")
+def stream(message_id):
+    """Attach to an answer: its text so far, then each new piece, then `done`.
+
+    Only ever attaches; a generation is started by send, regenerate or edit, so the
+    SSE extension reconnecting can never start another one.
+    """
+    message = get_or_404(Message, message_id)
+    running = generation.running(message_id)
+    if message.is_streaming and running is None:
+        # Nothing is generating it any more: it was cut off.
+        Message.mark_interrupted(message_id)
+    db.close()  # an open stream must not hold a database connection
+
+    def events():
+        if running is not None:
+            for kind, value in running.attach():
+                if kind == "snapshot":
+                    yield sse("snapshot", render_template("partials/answer_text.html",
+                                                          message_id=message_id,
+                                                          content=value[0], reasoning=value[1]))
+                elif kind == "tick":
+                    yield ": keep-alive\n\n"
+                else:
+                    yield sse(kind, str(escape(value)))
+        db.connect(reuse_if_open=True)
+        final = Message.get_by_id(message_id)
+        yield sse("done", render_template("partials/message.html", m=final))
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/m/<int:message_id>/stop")
+def stop(message_id):
+    message = get_or_404(Message, message_id)
+    stop_generation(message)
+    return render_template("partials/message.html", m=Message.get_by_id(message_id))
+
+
+@bp.post("/m/<int:message_id>/regenerate")
+def regenerate(message_id):
+    message = get_or_404(Message, message_id)
+    if message.role != "assistant":
+        return alert("只能重新生成模型的回答。")
+    stop_generation(message)
+    conversation = message.conversation
+    (Message.delete().where((Message.conversation == conversation) & (Message.id >= message.id))
+     .execute())
+    start_answer(conversation)
+    return render_template("partials/messages.html", conversation=conversation)
+
+
+@bp.get("/m/<int:message_id>/edit")
+def edit_form(message_id):
+    message = get_or_404(Message, message_id)
+    return render_template("partials/message_edit.html", m=message)
+
+
+@bp.get("/m/<int:message_id>")
+def message(message_id):
+    return render_template("partials/message.html", m=get_or_404(Message, message_id))
+
+
+@bp.post("/m/<int:message_id>/edit")
+def edit(message_id):
+    """Change a question and answer it again; what came after it is replaced."""
+    message = get_or_404(Message, message_id)
+    text = request.form.get("text", "").strip()
+    if message.role != "user":
+        return alert("只能修改自己发送的消息。")
+    if not text or len(text) > MAX_TEXT:
+        return alert(f"消息不能为空，且不超过 {MAX_TEXT} 字。")
+    conversation = message.conversation
+    for later in Message.select().where((Message.conversation == conversation) & (Message.id > message.id)):
+        stop_generation(later)
+    with db.atomic():
+        Message.delete().where((Message.conversation == conversation) & (Message.id > message.id)).execute()
+        message.content = text
+        message.save()
+    start_answer(conversation)
+    return render_template("partials/messages.html", conversation=conversation)
+
+
+def prompt_answer():
+    """What the person typed into an `hx-prompt` box. htmx sends non-Latin-1 text
+    URI-encoded and says so in a second header."""
+    answer = htmx.prompt or ""
+    if request.headers.get("HX-Prompt-URI-AutoEncoded") == "true":
+        answer = unquote(answer)
+    return answer
+
+
+def read_options():
+    """The conversation options in the form, and a sentence if one is wrong."""
+    provider = request.form.get("provider", "dashscope")
+    model = request.form.get("model", "").strip()
+    system_prompt = request.form.get("system_prompt", "")
+    if provider not in provider_settings.PROVIDERS:
+        return None, "未知的模型服务。"
+    if model and not MODEL_ID.match(model):
+        return None, "模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。"
+    if len(system_prompt) > MAX_SYSTEM_PROMPT:
+        return None, f"系统提示词太长，请不超过 {MAX_SYSTEM_PROMPT} 字。"
+    return {"provider": provider, "model": model, "system_prompt": system_prompt,
+            "thinking": request.form.get("thinking") == "on"}, None
+
+
+def start_answer(conversation):
+    """Create the assistant message for the end of `conversation` and start generating it."""
+    settings = provider_settings.load(conversation.provider)
+    model = conversation.model or settings.text_model
+    answer = Message.create(conversation=conversation, role="assistant", status=Message.STREAMING,
+                            provider=conversation.provider, model=model)
+    prompt = generation.prompt_for(answer, conversation.system_prompt)
+    generation.start(answer, provider_settings.client(conversation.provider, settings), prompt,
+                     thinking=conversation.thinking)
+    return answer
+
+
+def stop_generation(message):
+    running = generation.running(message.id)
+    if running is not None:
+        running.stop()

@@ -1,0 +1,121 @@
+"""The settings editor: keys, regions, base URLs and default models, saved in place."""
+import re
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, render_template, request
+
+from models import Setting
+from providers.dashscope import REGIONS
+from providers.errors import InvalidKey, ProviderError
+from services import settings as provider_settings
+from views import alert
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # printable ASCII: requests puts it in a header
+MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+
+
+def provider_or_404(name):
+    if name not in provider_settings.PROVIDERS:
+        abort(404)
+    return name
+
+
+def render_section(name, saved="", errors=None, status=200):
+    return render_template("partials/provider_settings.html", s=provider_settings.load(name),
+                           regions=REGIONS, saved=saved, errors=errors or {}), status
+
+
+@bp.get("")
+def page():
+    return render_template("settings.html",
+                           sections=[provider_settings.load(n) for n in provider_settings.PROVIDERS],
+                           providers=provider_settings.PROVIDERS,
+                           chat_provider=provider_settings.chat_provider(),
+                           regions=REGIONS, saved="", errors={})
+
+
+@bp.post("/<name>")
+def save(name):
+    provider_or_404(name)
+    values, errors = read_provider_form(name)
+    if errors:
+        return render_section(name, errors=errors, status=422)
+    for key, value in values.items():
+        Setting.set_value(f"{name}_{key}", value)
+    return render_section(name, saved="已保存。")
+
+
+@bp.post("/<name>/key/delete")
+def delete_key(name):
+    provider_or_404(name)
+    Setting.set_value(f"{name}_api_key", None)
+    return render_section(name, saved="已删除保存的 API Key。")
+
+
+@bp.post("/<name>/test")
+def test_connection(name):
+    provider_or_404(name)
+    settings = provider_settings.load(name)
+    client = provider_settings.client(name, settings)
+    try:
+        if name == "openrouter":
+            client.check_key()
+        models = client.list_models()
+    except ProviderError as exc:
+        message = exc.user_message
+        if isinstance(exc, InvalidKey) and name == "dashscope":
+            message = (f"连接失败：API Key 无效，或它不属于所选地域「{region_label(settings.region)}」。"
+                       "各地域的 Key 不通用，请检查 Key，或换一个地域再试。")
+        return render_template("partials/connection_result.html", name=name, error=message,
+                               models=[])
+    provider_settings.save_models(name, models)
+    return render_template("partials/connection_result.html", name=name, error="", models=models)
+
+
+@bp.post("/general")
+def save_general():
+    provider = request.form.get("chat_provider", "")
+    if provider not in provider_settings.PROVIDERS:
+        return alert("请选择一个模型服务。")
+    Setting.set_value("chat_provider", provider)
+    return render_template("partials/general_settings.html", providers=provider_settings.PROVIDERS,
+                           chat_provider=provider, saved="已保存。")
+
+
+def region_label(code):
+    return REGIONS[code][0] if code in REGIONS else "自定义地址"
+
+
+def read_provider_form(name):
+    """The values to save from the form, and a sentence per field that is wrong."""
+    form = request.form
+    values, errors = {}, {}
+    api_key = form.get("api_key", "").strip()
+    if api_key:  # empty keeps the saved key
+        if KEY_PATTERN.match(api_key):
+            values["api_key"] = api_key
+        else:
+            errors["api_key"] = "API Key 应为 8–200 个可见的英文字符（不含空格和中文）。"
+    for field in ("text_model", "image_model"):
+        model = form.get(field, "").strip()
+        if model and not MODEL_PATTERN.match(model):
+            errors[field] = "模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。"
+        values[field] = model or None
+    region = form.get("region", "") if name == "dashscope" else "custom"
+    if name == "dashscope":
+        if region not in REGIONS and region != "custom":
+            errors["region"] = "请选择一个地域。"
+        values["region"] = region
+    if region == "custom":
+        base_url = form.get("base_url", "").strip().rstrip("/")
+        if base_url and not is_http_url(base_url):
+            errors["base_url"] = "服务地址应以 http:// 或 https:// 开头，例如 https://openrouter.ai/api/v1。"
+        values["base_url"] = base_url or None
+    return values, errors
+
+
+def is_http_url(url):
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc) and len(url) <= 300
