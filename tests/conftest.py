@@ -37,7 +37,7 @@ def app_env(fake, data_dir):
             "MOYAN_OPENROUTER_BASE_URL": fake.openrouter_base,
             "DASHSCOPE_API_KEY": DASHSCOPE_KEY,
             "OPENROUTER_API_KEY": OPENROUTER_KEY,
-            "MOYAN_READ_TIMEOUT": "2",
+            "MOYAN_READ_TIMEOUT": "3.5",
             "MOYAN_RETRY_DELAY": "0.05"}
 
 
