@@ -9,7 +9,8 @@ import models
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services.markdown import render as render_markdown
-from views import chat, htmx, settings
+from services.images import Painter
+from views import chat, htmx, images, settings
 
 
 def config_from_env():
@@ -25,6 +26,9 @@ def config_from_env():
         "CONNECT_TIMEOUT": float(env("MOYAN_CONNECT_TIMEOUT", "10")),
         "READ_TIMEOUT": float(env("MOYAN_READ_TIMEOUT", "60")),
         "RETRY_DELAY": float(env("MOYAN_RETRY_DELAY", "1")),
+        "IMAGE_CONCURRENCY": int(env("MOYAN_IMAGE_CONCURRENCY", "2")),
+        "IMAGE_POLL_INTERVAL": float(env("MOYAN_IMAGE_POLL_INTERVAL", "2")),
+        "IMAGE_TASK_TIMEOUT": int(env("MOYAN_IMAGE_TASK_TIMEOUT", "900")),
     }
 
 
@@ -44,8 +48,11 @@ def create_app(config=None):
     app.teardown_request(models.close_db)
 
     htmx.init_app(app)
-    for bp in (chat.bp, settings.bp):
+    for bp in (chat.bp, images.bp, settings.bp):
         app.register_blueprint(bp)
+    app.extensions["painter"] = Painter(app)
+    if app.config.get("IMAGE_WORKER", True):
+        app.extensions["painter"].start()
     app.register_error_handler(404, lambda e: (render_template("not_found.html"), 404))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

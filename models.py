@@ -1,6 +1,7 @@
 """The database: settings, conversations and messages, and schema upgrades."""
 import datetime
 import os
+from contextlib import contextmanager
 
 from peewee import (BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
                     IntegerField, Model, TextField)
@@ -31,6 +32,17 @@ def init_db(url):
     with db.connection_context():
         upgrade_schema()
     return database
+
+
+@contextmanager
+def connection():
+    """A connection for work that may run inside a request or outside one (a thread).
+    Peewee's connection_context() closes on exit even a connection it did not open."""
+    if not db.is_closed():
+        yield
+        return
+    with db.connection_context():
+        yield
 
 
 def open_db():
@@ -135,29 +147,120 @@ class Message(BaseModel):
         return query.where(cls.id.in_(ids)).execute() if ids else query.execute()
 
 
-MODELS = [Setting, Conversation, Message]
+class ImageTask(BaseModel):
+    """One painting request: a Wan async task, or one OpenRouter image call."""
+    WAITING, PENDING, RUNNING = "waiting", "pending", "running"
+    SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
+    ACTIVE = (WAITING, PENDING, RUNNING)
+
+    id = AutoIncrementField()
+    provider = CharField(default="dashscope")
+    model = CharField()
+    prompt = TextField()
+    negative_prompt = TextField(default="")
+    width = IntegerField(default=1024)
+    height = IntegerField(default=1024)
+    n = IntegerField(default=1)
+    seed = IntegerField(null=True)
+    prompt_extend = BooleanField(default=True)
+    watermark = BooleanField(default=False)
+    status = CharField(default=WAITING, index=True)
+    task_id = CharField(default="", index=True)
+    request_id = CharField(default="")
+    error = TextField(default="")
+    polls = IntegerField(default=0)
+    next_poll_at = DateTimeField(default=now)
+    created_at = DateTimeField(default=now)
+    submitted_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+
+    @property
+    def is_running(self):
+        return self.status in self.ACTIVE
+
+    @property
+    def size(self):
+        return f"{self.width}*{self.height}"
+
+    def seconds_elapsed(self):
+        end = self.finished_at or now()
+        return max(0, int((end - (self.submitted_at or self.created_at)).total_seconds()))
+
+    def images(self):
+        return self.image_set.order_by(Image.index)
+
+    @classmethod
+    def recent(cls, limit=20):
+        return cls.select().order_by(cls.id.desc()).limit(limit)
+
+    # Lists, not cursors: an open cursor pins an old snapshot while the loop writes.
+    @classmethod
+    def waiting(cls):
+        return list(cls.select().where(cls.status == cls.WAITING).order_by(cls.id))
+
+    @classmethod
+    def due(cls):
+        """Wan tasks at the provider whose next poll is due."""
+        return list(cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
+                                       & (cls.provider == "dashscope") & (cls.next_poll_at <= now())))
+
+    @classmethod
+    def busy_count(cls):
+        return cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
+                                  & (cls.provider == "dashscope")).count()
+
+
+class Image(BaseModel):
+    id = AutoIncrementField()
+    task = ForeignKeyField(ImageTask, null=True, on_delete="SET NULL", column_name="image_task_id")
+    index = IntegerField(default=0)
+    file = CharField()  # relative to the images folder
+    thumbnail = CharField()
+    content_type = CharField(default="image/png")
+    width = IntegerField()
+    height = IntegerField()
+    prompt = TextField()
+    negative_prompt = TextField(default="")
+    actual_prompt = TextField(default="")
+    seed = IntegerField(null=True)
+    model = CharField(index=True)
+    provider = CharField()
+    task_id = CharField(default="")
+    request_id = CharField(default="")
+    created_at = DateTimeField(default=now)
+
+    @classmethod
+    def page(cls, query="", model="", before_id=None, limit=40):
+        """Newest first, `limit` at a time, continuing below `before_id`."""
+        images = cls.select().order_by(cls.id.desc())
+        if query:
+            images = images.where(cls.prompt.contains(query) | cls.actual_prompt.contains(query))
+        if model:
+            images = images.where(cls.model == model)
+        if before_id:
+            images = images.where(cls.id < before_id)
+        return list(images.limit(limit))
+
+    @classmethod
+    def model_names(cls):
+        return [row.model for row in cls.select(cls.model).distinct().order_by(cls.model)]
+
+
+MODELS = [Setting, Conversation, Message, ImageTask, Image]
 
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = []
 
 
 def upgrade_schema():
-    version = db.execute_sql("PRAGMA user_version").fetchone()[0] if is_sqlite() else None
-    if not db.table_exists("conversation"):
-        db.create_tables(MODELS)
-        set_version(len(MIGRATIONS))
-        return
+    """A new database gets every table at the latest version; an older one runs the
+    steps it lacks, each in a transaction. New tables need no step."""
+    is_new = not db.table_exists("conversation")
+    db.create_tables(MODELS, safe=True)
+    version = len(MIGRATIONS) if is_new else db.pragma("user_version")
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
         with db.atomic():
             step()
-            set_version(number)
-
-
-def is_sqlite():
-    return db.obj.__class__.__name__.endswith("SqliteDatabase")
-
-
-def set_version(number):
-    if is_sqlite():
-        db.execute_sql(f"PRAGMA user_version = {int(number)}")
-
+            db.pragma("user_version", number)
+    if is_new:
+        db.pragma("user_version", version)

@@ -108,11 +108,11 @@ class ChatClient:
         if not is_finished:
             raise errors.StreamDropped("stream ended without [DONE]")
 
-    def request(self, method, url, **kwargs):
+    def request(self, method, url, headers=None, **kwargs):
         """Send with retries for rate limits and busy servers; return a 200 response."""
         for attempt in range(self.max_retries + 1):
             try:
-                response = self.session.request(method, url, headers=self.headers(),
+                response = self.session.request(method, url, headers={**self.headers(), **(headers or {})},
                                                 timeout=self.timeout, **kwargs)
             except requests.RequestException as exc:
                 raise network_error(exc) from exc

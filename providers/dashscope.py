@@ -29,6 +29,23 @@ class DashScopeClient(ChatClient):
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def submit_image_task(self, model, prompt, negative_prompt, size, n, seed, prompt_extend, watermark):
+        """Start a Wan text-to-image task; return (task_id, request_id)."""
+        parameters = {"size": size, "n": n, "prompt_extend": prompt_extend, "watermark": watermark}
+        if seed is not None:
+            parameters["seed"] = seed
+        body = {"model": model, "input": {"prompt": prompt}, "parameters": parameters}
+        if negative_prompt:
+            body["input"]["negative_prompt"] = negative_prompt
+        answer = self.request("POST", f"{self.native_base}/services/aigc/text2image/image-synthesis",
+                              json=body, headers={"X-DashScope-Async": "enable"}).json()
+        return answer["output"]["task_id"], answer.get("request_id", "")
+
+    def get_task(self, task_id):
+        """The task's `output` (task_status, results, code, message) and its request id."""
+        answer = self.request("GET", f"{self.native_base}/tasks/{task_id}").json()
+        return answer.get("output") or {}, answer.get("request_id", "")
+
     def error_from_response(self, status, text, retry_after):
         return errors.dashscope_error(status, text, retry_after)
 

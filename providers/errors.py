@@ -107,7 +107,7 @@ OPENROUTER_STATUSES = {400: BadRequest, 401: InvalidKey, 402: NoCredit, 403: Inp
 
 
 class OpenRouterBadModel(BadRequest):
-    user_message = "模型 ID 有误，OpenRouter 的模型 ID 形如「厂商/模型」，例如 openai/gpt-4o。"
+    user_message = "OpenRouter 上没有这个模型 ID，请检查拼写（格式为「厂商/模型」，例如 openai/gpt-4o）。"
 
 
 class OpenRouterInvalidKey(InvalidKey):
@@ -178,3 +178,23 @@ def openrouter_error(status, text, retry_after=None):
 
 def openrouter_stream_error(error):
     return StreamFailed(f"stream {error.get('code')}")
+
+
+class ImageLinkExpired(ProviderError):
+    user_message = "图片链接已过期（服务商只保留 24 小时），这张图片无法再下载。"
+
+
+class DownloadFailed(ProviderError):
+    user_message = "图片下载失败，请稍后重试。"
+    is_retryable = True
+
+
+class NotAnImage(ProviderError):
+    user_message = "服务商返回的不是图片，或图片太大，已放弃保存。"
+
+
+class IPInfringement(InputModerated):
+    user_message = "提示词疑似涉及知识产权侵权，请修改后再试。"
+
+
+DASHSCOPE_CODES["IPInfringementSuspect"] = IPInfringement

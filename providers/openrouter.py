@@ -20,6 +20,25 @@ class OpenRouterClient(ChatClient):
         """Raise if the key is not accepted (`/models` is public and proves nothing)."""
         self.request("GET", f"{self.base_url}/key")
 
+    def list_image_models(self):
+        answer = self.request("GET", f"{self.base_url}/models", params={"output_modalities": "image"})
+        return sorted(m["id"] for m in answer.json().get("data", [])
+                      if "image" in (m.get("architecture") or {}).get("output_modalities", []))
+
+    def generate_images(self, model, prompt, aspect_ratio=None):
+        """Paint with a chat model that outputs images; return (data URLs, generation id)."""
+        body = {"model": model, "modalities": ["image", "text"], "stream": False,
+                "messages": [{"role": "user", "content": prompt}]}
+        if aspect_ratio:
+            body["image_config"] = {"aspect_ratio": aspect_ratio}
+        answer = self.request("POST", f"{self.base_url}/chat/completions", json=body).json()
+        choice = (answer.get("choices") or [{}])[0]
+        if choice.get("error") or choice.get("finish_reason") == "error":
+            raise errors.StreamFailed("image generation error")
+        images = (choice.get("message") or {}).get("images") or []
+        urls = [(image.get("image_url") or {}).get("url", "") for image in images]
+        return [url for url in urls if url.startswith("data:image/")], answer.get("id", "")
+
     def error_from_response(self, status, text, retry_after):
         return errors.openrouter_error(status, text, retry_after)
 

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from models import Message, db
+from models import Message, connection
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Generation:
             fields.update(prompt_tokens=usage.get("prompt_tokens"),
                           completion_tokens=usage.get("completion_tokens"),
                           total_tokens=usage.get("total_tokens"))
-        with db.connection_context():
+        with connection():
             Message.update(**fields).where(Message.id == self.message_id).execute()
         with _running_lock:
             _running.pop(self.message_id, None)
@@ -89,7 +89,7 @@ class Generation:
         self.finish(Message.STOPPED)
 
     def save_progress(self):
-        with db.connection_context():
+        with connection():
             (Message.update(content=self.content, reasoning=self.reasoning)
              .where((Message.id == self.message_id) & (Message.status == Message.STREAMING))
              .execute())

@@ -6,6 +6,7 @@
   document.addEventListener("keydown", function (event) {
     var box = event.target;
     if (box.id !== "message-text" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (window.matchMedia("(pointer: coarse)").matches) return;  // phone keyboards have no Shift: Enter is a newline
     event.preventDefault();
     if (box.value.trim()) box.form.requestSubmit();
   });
@@ -59,20 +60,57 @@
     if (!button) return;
     if (button.classList.contains("alert-close")) button.closest(".alert").remove();
     if (button.id === "sidebar-toggle") {
-      var sidebar = document.getElementById("sidebar");
-      var isOpen = sidebar.classList.toggle("flex");
-      sidebar.classList.toggle("hidden", !isOpen);
-      button.setAttribute("aria-expanded", String(isOpen));
+      setDrawer(document.getElementById("sidebar").classList.contains("hidden"));
     }
   });
 
-  // Opening a conversation from the drawer closes the drawer on a phone.
+  // On a phone the sidebar is a drawer over the chat, closed by a tap outside or by opening a chat.
+  function setDrawer(isOpen) {
+    var sidebar = document.getElementById("sidebar");
+    sidebar.classList.toggle("flex", isOpen);
+    sidebar.classList.toggle("hidden", !isOpen);
+    document.getElementById("sidebar-backdrop").classList.toggle("hidden", !isOpen);
+    var toggle = document.getElementById("sidebar-toggle");
+    toggle.setAttribute("aria-expanded", String(isOpen));
+    toggle.textContent = isOpen ? "✕" : "☰";
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.id === "sidebar-backdrop") setDrawer(false);
+  });
   document.addEventListener("htmx:beforeRequest", function (event) {
     var sidebar = document.getElementById("sidebar");
     if (sidebar && sidebar.contains(event.detail.elt) && event.detail.elt.tagName === "A" &&
         window.matchMedia("(max-width: 767px)").matches) {
-      sidebar.classList.add("hidden");
-      sidebar.classList.remove("flex");
+      setDrawer(false);
+    }
+  });
+})();
+
+(function () {
+  "use strict";
+
+  // Copy buttons: data-copy-target names the element whose text is copied.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.querySelector(button.dataset.copyTarget);
+    navigator.clipboard.writeText(source.innerText).then(function () {
+      var label = button.textContent;
+      button.textContent = "已复制";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // The painting form shows width and height only for a custom size.
+  document.addEventListener("change", function (event) {
+    if (event.target.classList.contains("size-select")) {
+      var custom = event.target.form.querySelector(".custom-size");
+      custom.classList.toggle("hidden", event.target.value !== "custom");
+      if (event.target.value !== "custom") {
+        var sides = event.target.value.split("*");
+        event.target.form.elements.width.value = sides[0];
+        event.target.form.elements.height.value = sides[1];
+      }
     }
   });
 })();

@@ -38,7 +38,8 @@ def app_env(fake, data_dir):
             "DASHSCOPE_API_KEY": DASHSCOPE_KEY,
             "OPENROUTER_API_KEY": OPENROUTER_KEY,
             "MOYAN_READ_TIMEOUT": "3.5",
-            "MOYAN_RETRY_DELAY": "0.05"}
+            "MOYAN_RETRY_DELAY": "0.05",
+            "MOYAN_IMAGE_POLL_INTERVAL": "0.2"}
 
 
 @pytest.fixture
@@ -46,7 +47,9 @@ def app(fake, tmp_path, monkeypatch):
     from app import create_app
     for name, value in app_env(fake, tmp_path / "data").items():
         monkeypatch.setenv(name, value)
-    return create_app({"TESTING": True})
+    app = create_app({"TESTING": True})
+    yield app
+    app.extensions["painter"].stop()
 
 
 @pytest.fixture

@@ -22,12 +22,31 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   fault-no-done, fault-crlf (CRLF, `data:` without space, `: ping`), fault-split (HTTP
   chunks split inside a UTF-8 character). Any other model -> 404 model_not_found.
 - Wan: submit needs `X-DashScope-Async: enable`; a task is PENDING for 0.3 s, RUNNING
-  until 1 s, then SUCCEEDED with PNG links under /oss/ that need no key.
+  until 1 s, then SUCCEEDED with PNG links under /oss/ that need no key (every log entry
+  has `authorization`: True when an Authorization header was sent). `parameters.size` must
+  be "W*H" with each side 512-1440 and `n` 1-4 (default 4), else 400 InvalidParameter.
+  At most 2 tasks per API key are in progress (started, not ended); a third stays PENDING
+  and its clock starts when a slot frees. `fake.tasks[task_id]` holds each task (key,
+  parameters, marker, times). `fake.max_in_flight`: the most tasks of one key submitted and
+  not yet ended, counted at each submit; `fake.max_concurrent_seen`: the most of one key in
+  progress at once (never above 2: the fake enforces it). clear() resets both.
+  Markers in `input.prompt` pick a behaviour (constants WAN_*):
+    [fail] FAILED (InvalidParameter, HTTP 200); [partial] SUCCEEDED, but the last of the n
+    results is InternalError.Timeout without url; [cancel] CANCELED after 0.3 s PENDING;
+    [unknown] UNKNOWN from the first poll; [slow] PENDING 2 s, RUNNING until 4 s;
+    [expired] its links answer 403 OSS XML "Request has expired."; [flaky-download] each
+    link's first GET answers 503; [not-image] its links answer 200 text/html.
+    Refused at submit (flat native body): [throttle] 429 Throttling.RateQuota every time,
+    [throttle-once] the same 429 for the first submit of each prompt text only, [quota] 429
+    Throttling.AllocationQuota, [arrears] 400 Arrearage, [moderation] 400
+    DataInspectionFailed, [ip] 400 IPInfringementSuspect.
 - OpenRouter models: openai/gpt-4o, qwen/qwen3-32b, deepseek/deepseek-r1 (streams
   `reasoning` first), google/gemini-2.5-flash-image (returns a PNG data URL when asked
   for the image modality). Faults: or-fault/rate-limit, or-fault/moderation,
   or-fault/502, or-fault/503, or-fault/timeout, or-fault/midstream, or-fault/drop.
-  Any other model -> 400 "is not a valid model ID".
+  Any other model -> 400 "is not a valid model ID". A last user message containing
+  [no-image] gets text only from the image model; [or-moderation] gets the 403 moderation
+  error of or-fault/moderation.
 """
 import base64
 import json
@@ -97,6 +116,61 @@ OPENROUTER_MODELS = {
         OR_FAULT_RATE_LIMIT, OR_FAULT_MODERATION, OR_FAULT_502, OR_FAULT_503,
         OR_FAULT_TIMEOUT, OR_FAULT_MIDSTREAM, OR_FAULT_DROP)},
 }
+
+# Wan markers, found anywhere in `input.prompt`
+WAN_FAIL = "[fail]"
+WAN_PARTIAL = "[partial]"
+WAN_CANCEL = "[cancel]"
+WAN_UNKNOWN = "[unknown]"
+WAN_EXPIRED = "[expired]"
+WAN_FLAKY_DOWNLOAD = "[flaky-download]"
+WAN_NOT_IMAGE = "[not-image]"
+WAN_SLOW = "[slow]"
+WAN_MODERATION = "[moderation]"
+WAN_IP = "[ip]"
+WAN_THROTTLE = "[throttle]"
+WAN_THROTTLE_ONCE = "[throttle-once]"
+WAN_ARREARS = "[arrears]"
+WAN_QUOTA = "[quota]"
+# A task's `marker` is the first of these in its prompt ([slow] also combines with the others).
+WAN_TASK_MARKERS = [WAN_FAIL, WAN_PARTIAL, WAN_CANCEL, WAN_UNKNOWN, WAN_EXPIRED,
+                    WAN_FLAKY_DOWNLOAD, WAN_NOT_IMAGE, WAN_SLOW]
+WAN_RATE_LIMITED = (429, "Throttling.RateQuota",
+                    "Requests rate limit exceeded, please try again later.")
+# marker -> (status, code, message) of a refused submit. Account refusals come before the
+# parameter checks, content refusals after them.
+WAN_ACCOUNT_REFUSALS = {
+    WAN_THROTTLE: WAN_RATE_LIMITED,
+    WAN_QUOTA: (429, "Throttling.AllocationQuota", "Free allocated quota exceeded."),
+    WAN_ARREARS: (400, "Arrearage",
+                  "Access denied, please make sure your account is in good standing."),
+}
+WAN_CONTENT_REFUSALS = {
+    WAN_MODERATION: (400, "DataInspectionFailed", "Input data may contain inappropriate content."),
+    WAN_IP: (400, "IPInfringementSuspect",
+             "Input data is suspected of being involved in IP infringement."),
+}
+WAN_FAILED_MESSAGE = "The size is not match the allowed size."
+WAN_RESULT_TIMEOUT = {"code": "InternalError.Timeout",
+                      "message": "An internal error has occured during execution, please try "
+                                 "again later or contact service support."}
+WAN_MAX_CONCURRENT = 2  # tasks in progress per API key
+WAN_TIMES = (0.3, 1.0)  # seconds after a task's start: PENDING until, RUNNING until
+WAN_SLOW_TIMES = (2.0, 4.0)
+WAN_CANCEL_AFTER = 0.3  # PENDING this long, then CANCELED
+OSS_HOST_ID = "dashscope-result-wlcb.oss-cn-wulanchabu.aliyuncs.com"
+OSS_EXPIRED_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<Error>
+  <Code>AccessDenied</Code>
+  <Message>Request has expired.</Message>
+  <RequestId>{request_id}</RequestId>
+  <HostId>{host_id}</HostId>
+  <Expires>2025-01-09T16:04:10.000Z</Expires>
+  <ServerTime>2025-01-10T16:05:00.000Z</ServerTime>
+</Error>"""
+
+OR_NO_IMAGE = "[no-image]"
+OR_MODERATION = "[or-moderation]"
 
 OR_PREFIX = "/openrouter/api/v1"
 DASHSCOPE_SSE = "text/event-stream; charset=utf-8"
@@ -225,18 +299,29 @@ def dashscope_completion(body, model):
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}"}
 
 
-def wan_task_view(task, base_url):
-    """The poll answer for a task, by how long ago it was submitted."""
-    elapsed = time.monotonic() - task["started"]
-    output = {"task_id": task["id"], "submit_time": task["submit_time"]}
-    body = {"request_id": new_request_id(), "output": output}
-    if elapsed < 0.3:
+def wan_task_view(task, base_url, now=None):
+    """The poll answer for a task, by how long ago its slot started (see FakeUpstream.add_task)."""
+    now = time.monotonic() if now is None else now
+    body = {"request_id": new_request_id()}
+    if task["marker"] == WAN_UNKNOWN:  # as if the record had expired
+        body["output"] = {"task_id": task["id"], "task_status": "UNKNOWN"}
+        return body
+    output = body["output"] = {"task_id": task["id"], "submit_time": task["submit_time"]}
+    if now < task["started"] + task["pending"]:  # waiting for a slot, or queued in it
         output["task_status"] = "PENDING"
         return body
-    output["scheduled_time"] = task["submit_time"]
-    if elapsed < 1:
+    if task["marker"] == WAN_CANCEL:
+        output.update(task_status="CANCELED", end_time=task_time(task, task["ends"]))
+        return body
+    output["scheduled_time"] = task_time(task, task["started"])
+    if now < task["ends"]:
         output.update(task_status="RUNNING",
                       task_metrics={"TOTAL": task["n"], "SUCCEEDED": 0, "FAILED": 0})
+        return body
+    if task["marker"] == WAN_FAIL:
+        body["output"] = {"task_id": task["id"], "task_status": "FAILED",
+                          "code": "InvalidParameter", "message": WAN_FAILED_MESSAGE,
+                          "task_metrics": {"TOTAL": task["n"], "SUCCEEDED": 0, "FAILED": task["n"]}}
         return body
     expires = int(time.time()) + 86400
     results = []
@@ -247,16 +332,42 @@ def wan_task_view(task, base_url):
         result["url"] = (f"{base_url}/oss/{task['id']}/{i}.png"
                          f"?Expires={expires}&OSSAccessKeyId=fake&Signature=fake")
         results.append(result)
-    output.update(task_status="SUCCEEDED", end_time=local_time(),
+    failed = 1 if task["marker"] == WAN_PARTIAL else 0
+    if failed:
+        results[-1] = dict(WAN_RESULT_TIMEOUT)
+    output.update(task_status="SUCCEEDED", end_time=task_time(task, task["ends"]),
                   results=results,
-                  task_metrics={"TOTAL": task["n"], "SUCCEEDED": task["n"], "FAILED": 0})
-    body["usage"] = {"image_count": task["n"]}
+                  task_metrics={"TOTAL": task["n"], "SUCCEEDED": task["n"] - failed,
+                                "FAILED": failed})
+    body["usage"] = {"image_count": task["n"] - failed}
     return body
 
 
-def local_time():
-    now = time.time()
+def task_time(task, moment):
+    """The local-time string of a monotonic `moment` in a task's life."""
+    return local_time(task["wall"] + moment - task["submitted"])
+
+
+def local_time(now=None):
+    now = time.time() if now is None else now
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+
+
+def wan_marker(prompt):
+    return next((m for m in WAN_TASK_MARKERS if m in prompt), None)
+
+
+def wan_parameter_error(parameters):
+    """The message of a 400 InvalidParameter for bad `size` or `n`, else None."""
+    size = parameters.get("size", "1024*1024")
+    match = re.fullmatch(r"(\d+)\*(\d+)", size) if isinstance(size, str) else None
+    if not match or not all(512 <= int(side) <= 1440 for side in match.groups()):
+        return WAN_FAILED_MESSAGE
+    n = parameters.get("n", 4)
+    if isinstance(n, bool) or not isinstance(n, (int, str)) or not str(n).isdigit() \
+            or not 1 <= int(n) <= 4:
+        return "The n must be in [1, 4]."
+    return None
 
 
 # -- OpenRouter payloads -------------------------------------------------------
@@ -290,6 +401,8 @@ def openrouter_model_list(output_modalities):
 
 def openrouter_fault(model, last):
     """(status, body, headers) for the models that fail before any output, else None."""
+    if OR_MODERATION in last:
+        model = OR_FAULT_MODERATION
     def error(code, message, **metadata):
         body = {"code": code, "message": message}
         if metadata:
@@ -311,7 +424,8 @@ def openrouter_fault(model, last):
 
 
 def wants_image(body, model):
-    return model == OR_IMAGE_MODEL and "image" in (body.get("modalities") or [])
+    return (model == OR_IMAGE_MODEL and "image" in (body.get("modalities") or [])
+            and OR_NO_IMAGE not in last_user_message(body))
 
 
 def png_data_url():
@@ -382,7 +496,7 @@ ROUTES = [
     ("POST", r"/api/v1/chat/completions", "not_found"),
     ("POST", r"/api/v1/services/aigc/text2image/image-synthesis", "wan_submit"),
     ("GET", r"/api/v1/tasks/(?P<task_id>[^/]+)", "wan_task"),
-    ("GET", r"/oss/[^/]+/\d+\.png", "oss_image"),
+    ("GET", r"/oss/(?P<task_id>[^/]+)/(?P<index>\d+)\.png", "oss_image"),
     ("GET", OR_PREFIX + r"/models", "openrouter_models"),
     ("GET", OR_PREFIX + r"/key", "openrouter_key"),
     ("POST", OR_PREFIX + r"/chat/completions", "openrouter_chat"),
@@ -429,7 +543,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.query = parse_qs(url.query)
         self.body = self.read_json()
         self.fake.record({"method": self.command, "path": url.path, "query": url.query,
-                          "headers": dict(self.headers.items()), "json": self.body})
+                          "headers": dict(self.headers.items()), "json": self.body,
+                          "authorization": "Authorization" in self.headers})
         for method, pattern, name in ROUTES:
             match = re.fullmatch(pattern, url.path)
             if method == self.command and match:
@@ -497,10 +612,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- auth ------------------------------------------------------------------
 
+    def bearer_key(self):
+        auth = self.headers.get("Authorization", "")
+        return auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+
     def key_fault(self):
         """None, "missing", "wrong" or "arrears", from the bearer key."""
-        auth = self.headers.get("Authorization", "")
-        key = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+        key = self.bearer_key()
         if not key:
             return "missing"
         if "wrong" in key:
@@ -654,14 +772,37 @@ class _Handler(BaseHTTPRequestHandler):
                 "AccessDenied", "current user api does not support synchronous calls"))
         body = self.body if isinstance(self.body, dict) else {}
         parameters = body.get("parameters") or {}
-        task = {"id": str(uuid.uuid4()), "model": body.get("model"),
-                "prompt": (body.get("input") or {}).get("prompt", ""),
-                "n": int(parameters.get("n", 4)),
+        prompt = (body.get("input") or {}).get("prompt", "")
+        prompt = prompt if isinstance(prompt, str) else ""
+        refusal = self.wan_account_refusal(prompt)
+        if refusal:
+            status, code, message = refusal
+            return self.send_json(status, native_error(code, message))
+        message = wan_parameter_error(parameters)
+        if message:
+            return self.send_json(400, native_error("InvalidParameter", message))
+        refusal = next((WAN_CONTENT_REFUSALS[m] for m in WAN_CONTENT_REFUSALS if m in prompt), None)
+        if refusal:
+            status, code, message = refusal
+            return self.send_json(status, native_error(code, message))
+        marker = wan_marker(prompt)
+        task = {"id": str(uuid.uuid4()), "key": self.bearer_key(), "model": body.get("model"),
+                "prompt": prompt, "n": int(parameters.get("n", 4)),
                 "prompt_extend": parameters.get("prompt_extend", True) is not False,
-                "parameters": parameters, "submit_time": local_time(), "started": time.monotonic()}
+                "parameters": parameters, "marker": marker, "submit_time": local_time()}
+        pending, running = WAN_SLOW_TIMES if WAN_SLOW in prompt else WAN_TIMES
+        if marker == WAN_CANCEL:
+            pending = running = WAN_CANCEL_AFTER
+        task.update(pending=pending, duration=0 if marker == WAN_UNKNOWN else running)
         self.fake.add_task(task)
         self.send_json(200, {"output": {"task_status": "PENDING", "task_id": task["id"]},
                              "request_id": new_request_id()})
+
+    def wan_account_refusal(self, prompt):
+        """(status, code, message) when a marker refuses the submit, else None."""
+        if WAN_THROTTLE_ONCE in prompt and self.fake.count_call((WAN_THROTTLE_ONCE, prompt)) == 1:
+            return WAN_RATE_LIMITED
+        return next((WAN_ACCOUNT_REFUSALS[m] for m in WAN_ACCOUNT_REFUSALS if m in prompt), None)
 
     def wan_task(self, task_id):
         if not self.native_key_ok():
@@ -672,7 +813,16 @@ class _Handler(BaseHTTPRequestHandler):
                                         "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
         self.send_json(200, wan_task_view(task, self.fake.url))
 
-    def oss_image(self):
+    def oss_image(self, task_id, index):
+        marker = (self.fake.tasks.get(task_id) or {}).get("marker")
+        if marker == WAN_EXPIRED:
+            xml = OSS_EXPIRED_XML.format(request_id=uuid.uuid4().hex[:24].upper(),
+                                         host_id=OSS_HOST_ID)
+            return self.send_body(403, xml.encode(), "application/xml")
+        if marker == WAN_FLAKY_DOWNLOAD and self.fake.count_call(("oss", task_id, index)) == 1:
+            return self.send_body(503, b"", "text/plain")
+        if marker == WAN_NOT_IMAGE:
+            return self.send_body(200, b"<html>oops</html>", "text/html")
         self.send_body(200, PNG, "image/png")
 
     # -- OpenRouter ------------------------------------------------------------
@@ -736,6 +886,10 @@ class FakeUpstream:
         self.url = None
         self.requests = []
         self.tasks = {}
+        self.max_in_flight = 0  # most Wan tasks of one key submitted and not yet ended
+        self.max_concurrent_seen = 0  # most Wan tasks of one key in progress at once
+        self.max_in_flight_by_key = {}
+        self.max_concurrent_by_key = {}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._calls = {}
@@ -771,8 +925,12 @@ class FakeUpstream:
                 pass
 
     def clear(self):
+        """Forget the requests and the maxima; tasks and the [throttle-once] memory stay."""
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = self.max_concurrent_seen = 0
+            self.max_in_flight_by_key.clear()
+            self.max_concurrent_by_key.clear()
 
     def record(self, entry):
         with self._lock:
@@ -785,8 +943,31 @@ class FakeUpstream:
             return self._calls[model]
 
     def add_task(self, task):
+        """Store a Wan task and fix its `started` and `ends` (monotonic seconds).
+
+        First come, first served per key: a task starts once fewer than WAN_MAX_CONCURRENT
+        earlier tasks of its key are unended. A task with duration 0 ([unknown]) takes no slot.
+        """
         with self._lock:
+            now = time.monotonic()
+            task.update(submitted=now, wall=time.time(), started=now, ends=now)
+            if task["duration"]:
+                key = task["key"]
+                mine = [t for t in self.tasks.values() if t["key"] == key and t["ends"] > now]
+                ends = sorted(t["ends"] for t in mine)
+                start = max([now] + [t["started"] for t in mine])
+                start = next(moment for moment in [start] + [e for e in ends if e > start]
+                             if sum(e > moment for e in ends) < WAN_MAX_CONCURRENT)
+                task.update(started=start, ends=start + task["duration"])
+                self.note_max(self.max_in_flight_by_key, key, len(mine) + 1)
+                self.note_max(self.max_concurrent_by_key, key, sum(e > start for e in ends) + 1)
+                self.max_in_flight = max(self.max_in_flight_by_key.values())
+                self.max_concurrent_seen = max(self.max_concurrent_by_key.values())
             self.tasks[task["id"]] = task
+
+    @staticmethod
+    def note_max(maxima, key, value):
+        maxima[key] = max(maxima.get(key, 0), value)
 
     def track(self, connection):
         with self._lock:

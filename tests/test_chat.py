@@ -263,6 +263,16 @@ def test_rename_and_delete_a_conversation(client, fake):
     assert Message.select().count() == 0
 
 
+def test_a_new_conversation_gets_an_options_bar_that_saves_changes(client, fake):
+    response = send(client, "你好")
+    cid = Conversation.get().id
+    assert f'hx-post="/c/{cid}/options"' in response.text
+    assert f"<title>你好 · 墨言 Moyan</title>" in response.text
+    read_stream(client, answer_id(response))
+    second = send(client, "再问", conversation_id=cid)
+    assert 'id="welcome"' not in second.text
+
+
 def test_conversation_options_are_kept(client, fake):
     message = ask(client, "你好")
     cid = message.conversation_id

@@ -120,3 +120,10 @@ def test_the_key_is_not_logged(client, fake, caplog):
     save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong-secret-1234")
     client.post("/settings/dashscope/test", headers=HX)
     assert "sk-wrong-secret" not in caplog.text
+
+
+def test_test_connection_uses_what_is_typed_before_saving(client, fake):
+    html = client.post("/settings/openrouter/test", headers=HX, data={
+        "api_key": "sk-or-v1-wrong-typed-0000", "base_url": fake.openrouter_base}).text
+    assert "OpenRouter API Key 无效" in html
+    assert Setting.get_value("openrouter_api_key") is None

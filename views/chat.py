@@ -64,7 +64,7 @@ def rename(conversation_id):
 @bp.delete("/c/<int:conversation_id>")
 def delete(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
-    for message in conversation.messages():
+    for message in list(conversation.messages()):
         stop_generation(message)
     conversation.delete_instance(recursive=True)
     is_open = (htmx.current_url or "").rstrip("/").endswith(f"/c/{conversation_id}")
@@ -98,14 +98,13 @@ def send():
             Conversation.update(**options).where(Conversation.id == conversation.id).execute()
             conversation = Conversation.get_by_id(conversation.id)
         else:
-            conversation = Conversation.create(title=text[:30], **options)
+            conversation = Conversation.create(title=title_from(text), **options)
         conversation.touch()
         user_message = Message.create(conversation=conversation, role="user", content=text)
     answer = start_answer(conversation)
     headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
     return render_template("partials/sent.html", messages=[user_message, answer],
-                           conversation=conversation,
-                           conversations=Conversation.latest()), 200, headers
+                           is_new=not conversation_id, **chat_context(conversation)), 200, headers
 
 
 @bp.get("/m/<int:message_id>/stream")
@@ -182,7 +181,7 @@ def edit(message_id):
     if not text or len(text) > MAX_TEXT:
         return alert(f"消息不能为空，且不超过 {MAX_TEXT} 字。")
     conversation = message.conversation
-    for later in Message.select().where((Message.conversation == conversation) & (Message.id > message.id)):
+    for later in list(Message.select().where((Message.conversation == conversation) & (Message.id > message.id))):
         stop_generation(later)
     with db.atomic():
         Message.delete().where((Message.conversation == conversation) & (Message.id > message.id)).execute()
@@ -190,6 +189,12 @@ def edit(message_id):
         message.save()
     start_answer(conversation)
     return render_template("partials/messages.html", conversation=conversation)
+
+
+def title_from(text):
+    """The first words of a message, on one line and without Markdown marks."""
+    words = " ".join(text.replace("`", "").replace("#", "").split())
+    return words[:30] or "新对话"
 
 
 def prompt_answer():

@@ -56,8 +56,18 @@ def delete_key(name):
 
 @bp.post("/<name>/test")
 def test_connection(name):
+    """Test what the form holds now, saved or not."""
     provider_or_404(name)
+    values, errors = read_provider_form(name)
+    if errors:
+        return render_template("partials/connection_result.html", name=name, models=[],
+                               error=next(iter(errors.values())))
     settings = provider_settings.load(name)
+    settings.api_key = values.get("api_key") or settings.api_key
+    if values.get("region") in REGIONS:
+        settings.region, settings.base_url = values["region"], REGIONS[values["region"]][1]
+    elif values.get("base_url"):
+        settings.base_url = values["base_url"]
     client = provider_settings.client(name, settings)
     try:
         if name == "openrouter":
@@ -103,8 +113,8 @@ def read_provider_form(name):
         if model and not MODEL_PATTERN.match(model):
             errors[field] = "模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。"
         values[field] = model or None
-    region = form.get("region", "") if name == "dashscope" else "custom"
-    if name == "dashscope":
+    region = form.get("region") if name == "dashscope" else "custom"
+    if region is not None and name == "dashscope":
         if region not in REGIONS and region != "custom":
             errors["region"] = "请选择一个地域。"
         values["region"] = region

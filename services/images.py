@@ -1,0 +1,278 @@
+"""Painting: submit Wan tasks, follow them to the end on the server, keep the pictures.
+
+The browser only shows what the database says. A `Painter` thread submits waiting
+tasks while the account has a free slot (Wan runs about two at a time), polls the
+running ones with a growing interval, and downloads every result as soon as a task
+succeeds, since the provider's links expire after 24 hours. After a restart it simply
+carries on with whatever the database holds.
+"""
+import datetime
+import io
+import logging
+import os
+import threading
+import time
+import uuid
+
+from flask import current_app
+from PIL import Image as PILImage
+
+from models import Image, ImageTask, db, now
+from providers import errors
+from providers.downloads import decode_data_url, download_image
+from services import settings as provider_settings
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = (384, 384)
+DOWNLOAD_ATTEMPTS = 3
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+class Painter:
+    def __init__(self, app):
+        self.app = app
+        self.wake = threading.Event()
+        self.is_stopping = False
+        self.submit_lock = threading.Lock()
+        self.thread = None
+
+    def start(self):
+        self.thread = threading.Thread(target=self.run, name="painter", daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.is_stopping = True
+        self.wake.set()
+        if self.thread:
+            self.thread.join(5)
+
+    def run(self):
+        with self.app.app_context():
+            with db.connection_context():
+                interrupt_openrouter_tasks()
+            while not self.is_stopping:
+                try:
+                    with db.connection_context():
+                        self.step()
+                except Exception:
+                    log.exception("painter step failed")
+                self.wake.wait(self.app.config["IMAGE_POLL_INTERVAL"] / 2)
+                self.wake.clear()
+
+    def step(self):
+        self.submit_waiting()
+        for task in ImageTask.due():
+            if self.is_stopping:
+                return
+            follow(task)
+
+    def submit_waiting(self):
+        """Submit the oldest waiting tasks while the account has free slots."""
+        with self.submit_lock:
+            for task in ImageTask.waiting():
+                if task.provider == "openrouter":
+                    start_openrouter(task)
+                elif has_free_slot():
+                    submit(task)
+
+
+def has_free_slot():
+    return ImageTask.busy_count() < current_app.config["IMAGE_CONCURRENCY"]
+
+
+def interrupt_openrouter_tasks():
+    """An OpenRouter painting is one long call with no task id: after a restart it is lost."""
+    (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
+                      error="服务在生成途中重启，这次生成被中断，请重新提交。")
+     .where((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING))
+     .execute())
+
+
+def submit(task):
+    """Create the provider's task and save its id before anything else."""
+    client = provider_settings.client("dashscope")
+    try:
+        task_id, request_id = client.submit_image_task(
+            task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
+            task.prompt_extend, task.watermark)
+    except errors.ProviderError as exc:
+        log.warning("image task %s refused: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
+        finish(task, ImageTask.FAILED, exc.user_message)
+        return
+    task.task_id, task.request_id = task_id, request_id
+    task.status, task.submitted_at = ImageTask.PENDING, now()
+    task.next_poll_at = now() + poll_delay(0)
+    task.save()
+
+
+def follow(task):
+    """Poll the task once and act on what the provider says."""
+    client = provider_settings.client("dashscope")
+    try:
+        output, request_id = client.get_task(task.task_id)
+    except errors.ProviderError as exc:
+        log.warning("polling image task %s: %s", task.id, exc.__class__.__name__)
+        output, request_id = {}, ""
+    status = output.get("task_status", "")
+    if status == "SUCCEEDED":
+        keep_results(task, output, request_id)
+    elif status == "FAILED":
+        finish(task, ImageTask.FAILED, failed_message(output))
+    elif status == "CANCELED":
+        finish(task, ImageTask.CANCELED, "任务已被取消。如需要，请重新提交。")
+    elif status == "UNKNOWN":
+        finish(task, ImageTask.EXPIRED, "服务商已查不到这个任务（任务记录只保留 24 小时），结果无法取回。请重新提交。")
+    elif is_too_old(task):
+        minutes = current_app.config["IMAGE_TASK_TIMEOUT"] // 60
+        finish(task, ImageTask.FAILED, f"等待超过 {minutes} 分钟仍未完成，已停止查询。请稍后重新提交。")
+    else:
+        task.polls += 1
+        if status in ("PENDING", "RUNNING"):
+            task.status = status.lower()
+        task.next_poll_at = now() + poll_delay(task.polls)
+        task.save()
+
+
+def poll_delay(polls):
+    base = current_app.config["IMAGE_POLL_INTERVAL"]
+    return datetime.timedelta(seconds=min(base * 1.25 ** polls, 15))
+
+
+def is_too_old(task):
+    started = task.submitted_at or task.created_at
+    return (now() - started).total_seconds() > current_app.config["IMAGE_TASK_TIMEOUT"]
+
+
+def failed_message(output):
+    code, message = output.get("code") or "", output.get("message") or ""
+    known = errors.DASHSCOPE_CODES.get(code)
+    if known:
+        return known.user_message
+    return f"生成失败（{code or '未知错误'}：{message or '无说明'}）。请修改提示词或参数后重试。"
+
+
+def keep_results(task, output, request_id):
+    """Download every result image now: the links expire after 24 hours."""
+    problems = []
+    for index, result in enumerate(output.get("results") or []):
+        if not result.get("url"):
+            problems.append(result.get("message") or result.get("code") or "未知原因")
+            continue
+        try:
+            data, content_type = download_with_retries(result["url"])
+            save_image(task, index, data, content_type, result.get("actual_prompt", ""), request_id)
+        except errors.ProviderError as exc:
+            log.warning("image %s/%s not kept: %s", task.id, index, exc.__class__.__name__)
+            problems.append(exc.user_message)
+    settle(task, problems)
+
+
+def settle(task, problems):
+    """The task's final status from what was kept and what was not."""
+    kept = task.images().count()
+    if not problems:
+        finish(task, ImageTask.SUCCEEDED)
+    elif kept:
+        finish(task, ImageTask.PARTIAL,
+               f"生成了 {kept} 张，另有 {len(problems)} 张失败：{problems[0]}")
+    else:
+        finish(task, ImageTask.FAILED, f"没有得到图片：{problems[0]}")
+
+
+def download_with_retries(url):
+    for attempt in range(DOWNLOAD_ATTEMPTS):
+        try:
+            return download_image(url)
+        except errors.DownloadFailed:
+            if attempt == DOWNLOAD_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
+
+
+def finish(task, status, error=""):
+    task.status, task.error, task.finished_at = status, error, now()
+    task.save()
+
+
+def start_openrouter(task):
+    task.status, task.submitted_at = ImageTask.RUNNING, now()
+    task.save()
+    app = current_app._get_current_object()
+    threading.Thread(target=paint_with_openrouter, args=(app, task.id), daemon=True,
+                     name=f"openrouter-image-{task.id}").start()
+
+
+def paint_with_openrouter(app, task_id):
+    with app.app_context(), db.connection_context():
+        task = ImageTask.get_by_id(task_id)
+        client = provider_settings.client("openrouter")
+        problems = []
+        try:
+            urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
+                                                         aspect_ratio(task.width, task.height))
+            task.request_id = generation_id
+            for index, url in enumerate(urls[:task.n]):
+                save_image(task, index, *decode_data_url(url), "", generation_id)
+            if not urls:
+                problems.append("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。")
+        except errors.ProviderError as exc:
+            problems.append(exc.user_message)
+        settle(task, problems)
+
+
+def openrouter_prompt(task):
+    if task.negative_prompt:
+        return f"{task.prompt}\n\n画面中不要出现：{task.negative_prompt}"
+    return task.prompt
+
+
+def aspect_ratio(width, height):
+    ratios = {"1:1": 1, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4, "3:2": 1.5, "2:3": 2 / 3}
+    return min(ratios, key=lambda name: abs(ratios[name] - width / height))
+
+
+def images_dir():
+    return os.path.join(current_app.config["DATA_DIR"], "images")
+
+
+def save_image(task, index, data, content_type, actual_prompt, request_id):
+    """Write the original bytes as they came and a small WebP thumbnail; record both."""
+    try:
+        picture = PILImage.open(io.BytesIO(data))
+        picture.load()
+    except Exception as exc:
+        raise errors.NotAnImage(exc.__class__.__name__) from None
+    folder = now().strftime("%Y/%m")
+    name = f"{task.id}-{index}-{uuid.uuid4().hex[:8]}"
+    file = f"{folder}/{name}.{EXTENSIONS[content_type]}"
+    thumbnail = f"thumbs/{folder}/{name}.webp"
+    write_file(file, data)
+    small = picture.convert("RGB")
+    small.thumbnail(THUMBNAIL_SIZE)
+    buffer = io.BytesIO()
+    small.save(buffer, "WEBP", quality=78)
+    write_file(thumbnail, buffer.getvalue())
+    return Image.create(task=task, index=index, file=file, thumbnail=thumbnail,
+                        content_type=content_type, width=picture.width, height=picture.height,
+                        prompt=task.prompt, negative_prompt=task.negative_prompt,
+                        actual_prompt=actual_prompt, seed=None if task.seed is None else task.seed + index,
+                        model=task.model, provider=task.provider, task_id=task.task_id,
+                        request_id=request_id)
+
+
+def write_file(relative, data):
+    path = os.path.join(images_dir(), relative)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(path + ".part", "wb") as f:
+        f.write(data)
+    os.replace(path + ".part", path)
+
+
+def delete_image(image):
+    for relative in (image.file, image.thumbnail):
+        try:
+            os.remove(os.path.join(images_dir(), relative))
+        except FileNotFoundError:
+            pass
+    image.delete_instance()

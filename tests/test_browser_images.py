@@ -1,0 +1,61 @@
+"""Painting and the gallery, as a person uses them in chromium."""
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def paint(page, live_server, prompt, **choices):
+    page.goto(live_server.url + "/images")
+    page.get_by_label("提示词", exact=True).fill(prompt)
+    for label, value in choices.items():
+        page.get_by_label(label).select_option(value)
+    page.get_by_role("button", name="开始画").click()
+
+
+def test_painting_shows_a_card_at_once_that_turns_into_the_picture(page, live_server):
+    paint(page, live_server, "一间有着精致窗户的花店 [slow]", 张数="2")
+    card = page.locator(".image-task").first
+    expect(card).to_contain_text("一间有着精致窗户的花店")
+    expect(card).to_contain_text("已等待")
+    expect(card.locator("img")).to_have_count(2, timeout=20_000)
+    expect(card).not_to_have_attribute("hx-trigger", "load delay:2s")
+    expect(card).to_contain_text("用时")
+
+
+def test_a_bad_value_is_explained_next_to_its_field_and_nothing_is_painted(page, live_server):
+    page.goto(live_server.url + "/images")
+    page.get_by_label("提示词", exact=True).fill("一只猫")
+    page.get_by_label("尺寸").select_option("custom")
+    page.get_by_label("宽（像素）").fill("100")
+    page.get_by_label("宽（像素）").evaluate("el => el.removeAttribute('min')")
+    page.get_by_role("button", name="开始画").click()
+    expect(page.get_by_role("alert")).to_contain_text("512–1440")
+    expect(page.locator(".image-task")).to_have_count(0)
+
+
+def test_a_refused_prompt_is_explained_in_chinese(page, live_server):
+    paint(page, live_server, "画 [moderation]")
+    expect(page.locator(".task-error")).to_contain_text("安全审核")
+
+
+def test_the_gallery_detail_paint_again_and_delete(page, live_server):
+    paint(page, live_server, "湖边的小屋")
+    expect(page.locator(".image-task img")).to_have_count(1, timeout=20_000)
+    page.get_by_role("link", name="图库").click()
+    expect(page.locator(".gallery-item")).to_have_count(1)
+    page.get_by_label("搜索提示词").fill("没有这个")
+    expect(page.get_by_text("没有找到匹配的图片")).to_be_visible()
+    page.get_by_label("搜索提示词").fill("小屋")
+    expect(page.locator(".gallery-item")).to_have_count(1)
+    page.locator(".gallery-item").first.click()
+    expect(page.get_by_text("改写后的提示词")).to_be_visible()
+    expect(page.locator("main img")).to_have_js_property("complete", True)
+    assert page.locator("main img").evaluate("img => img.naturalWidth") > 0
+    page.get_by_role("link", name="再画一次").click()
+    expect(page.get_by_label("提示词", exact=True)).to_have_value("湖边的小屋")
+    page.go_back()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="删除").click()
+    expect(page).to_have_url(live_server.url + "/gallery")
+    expect(page.get_by_text("图库还是空的")).to_be_visible()

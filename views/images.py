@@ -1,0 +1,155 @@
+"""Painting (/images), the gallery (/gallery) and the picture files themselves."""
+import random
+import re
+
+from flask import Blueprint, abort, current_app, render_template, request, send_from_directory, url_for
+
+from models import Image, ImageTask
+from services import images as painting
+from services import settings as provider_settings
+from views import page_or_fragment
+
+bp = Blueprint("images", __name__)
+
+SIZE_PRESETS = [("1024*1024", "1:1 方形 1024×1024"), ("1280*720", "16:9 横幅 1280×720"),
+                ("720*1280", "9:16 竖幅 720×1280"), ("1024*768", "4:3 横幅 1024×768"),
+                ("768*1024", "3:4 竖幅 768×1024")]
+WAN_MODELS = ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "wanx2.1-t2i-turbo", "wanx2.1-t2i-plus"]
+MIN_SIDE, MAX_SIDE = 512, 1440
+MAX_PROMPT, MAX_NEGATIVE = 800, 500
+MAX_SEED = 2_147_483_647
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+PAGE_SIZE = 40
+
+
+def get_or_404(model, id_):
+    return model.get_or_none(model.id == id_) or abort(404)
+
+
+def form_context(values, errors=None):
+    return {"values": values, "errors": errors or {}, "size_presets": SIZE_PRESETS,
+            "providers": provider_settings.PROVIDERS, "wan_models": WAN_MODELS,
+            "openrouter_models": provider_settings.load("openrouter").models}
+
+
+def default_values():
+    settings = provider_settings.load("dashscope")
+    return {"prompt": "", "negative_prompt": "", "size": "1024*1024", "width": 1024, "height": 1024,
+            "n": 1, "seed": "", "prompt_extend": True, "watermark": False,
+            "provider": "dashscope", "model": settings.image_model}
+
+
+def values_of(image):
+    """The form filled in as for `image`, for "再画一次": the size asked for, not the size
+    that came (OpenRouter models choose their own)."""
+    width, height = (image.task.width, image.task.height) if image.task else (image.width, image.height)
+    size = f"{width}*{height}"
+    return {**default_values(), "prompt": image.prompt, "negative_prompt": image.negative_prompt,
+            "size": size if size in dict(SIZE_PRESETS) else "custom",
+            "width": width, "height": height, "seed": image.seed if image.seed is not None else "",
+            "provider": image.provider, "model": image.model,
+            "prompt_extend": image.task.prompt_extend if image.task else True,
+            "watermark": image.task.watermark if image.task else False}
+
+
+@bp.get("/images")
+def page():
+    source = request.args.get("from", type=int)
+    values = values_of(get_or_404(Image, source)) if source else default_values()
+    return render_template("images.html", tasks=ImageTask.recent(), **form_context(values))
+
+
+@bp.post("/images")
+def paint():
+    values, errors = read_paint_form()
+    if errors:
+        return (render_template("partials/paint_form.html", **form_context(values, errors)), 422,
+                {"HX-Retarget": "#paint-form", "HX-Reswap": "outerHTML"})
+    if values["seed"] is None:
+        values["seed"] = random.randint(0, MAX_SEED)  # chosen here, so that it can be reused
+    task = ImageTask.create(**{k: values[k] for k in (
+        "provider", "model", "prompt", "negative_prompt", "width", "height", "n", "seed",
+        "prompt_extend", "watermark")})
+    current_app.extensions["painter"].submit_waiting()
+    return render_template("partials/image_task.html", task=ImageTask.get_by_id(task.id))
+
+
+@bp.get("/images/tasks/<int:task_id>")
+def task(task_id):
+    return render_template("partials/image_task.html", task=get_or_404(ImageTask, task_id))
+
+
+@bp.get("/gallery")
+def gallery():
+    query = request.args.get("q", "").strip()[:200]
+    model = request.args.get("model", "").strip()[:128]
+    images = Image.page(query, model, request.args.get("before", type=int), PAGE_SIZE)
+    return page_or_fragment("gallery.html", "partials/gallery_page.html", images=images, query=query,
+                            model=model, models=Image.model_names(), page_size=PAGE_SIZE)
+
+
+@bp.get("/gallery/<int:image_id>")
+def detail(image_id):
+    return render_template("image_detail.html", image=get_or_404(Image, image_id))
+
+
+@bp.delete("/gallery/<int:image_id>")
+def delete(image_id):
+    painting.delete_image(get_or_404(Image, image_id))
+    return "", 200, {"HX-Redirect": url_for("images.gallery")}
+
+
+@bp.get("/files/<path:relative>")
+def file(relative):
+    """A picture or thumbnail from the data folder; anything outside it is refused (404)."""
+    response = send_from_directory(painting.images_dir(), relative, max_age=365 * 24 * 3600,
+                                   as_attachment="download" in request.args)
+    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def read_paint_form():
+    """The painting parameters, and a sentence per field that is wrong."""
+    form = request.form
+    errors = {}
+    values = {key: form.get(key, "").strip() for key in (
+        "prompt", "negative_prompt", "size", "width", "height", "n", "seed", "provider", "model")}
+    values["prompt_extend"] = form.get("prompt_extend") == "on"
+    values["watermark"] = form.get("watermark") == "on"
+    if not values["prompt"]:
+        errors["prompt"] = "请写下想画的内容。"
+    elif len(values["prompt"]) > MAX_PROMPT:
+        errors["prompt"] = f"提示词最多 {MAX_PROMPT} 字（现在 {len(values['prompt'])} 字）。"
+    if len(values["negative_prompt"]) > MAX_NEGATIVE:
+        errors["negative_prompt"] = f"反向提示词最多 {MAX_NEGATIVE} 字。"
+    if values["size"] != "custom":
+        values["width"], values["height"] = (values["size"] or "1024*1024").partition("*")[::2]
+    for side, label in (("width", "宽度"), ("height", "高度")):
+        number = to_int(values[side])
+        if number is None or not MIN_SIDE <= number <= MAX_SIDE:
+            errors["size"] = f"{label}应为 {MIN_SIDE}–{MAX_SIDE} 之间的整数（像素）。"
+        values[side] = number if number is not None else values[side]
+    n = to_int(values["n"])
+    if n is None or not 1 <= n <= 4:
+        errors["n"] = "张数应为 1–4。"
+    values["n"] = n if n is not None else values["n"]
+    if values["seed"]:
+        seed = to_int(values["seed"])
+        if seed is None or not 0 <= seed <= MAX_SEED:
+            errors["seed"] = f"随机种子应为 0–{MAX_SEED} 的整数，留空则随机。"
+        values["seed"] = seed if seed is not None else values["seed"]
+    else:
+        values["seed"] = None
+    if values["provider"] not in provider_settings.PROVIDERS:
+        errors["provider"] = "请选择一个模型服务。"
+    if not MODEL_ID.match(values["model"]):
+        errors["model"] = "请填写模型名称，例如 wan2.2-t2i-flash。"
+    return values, errors
+
+
+def to_int(text):
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return None
