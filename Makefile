@@ -28,6 +28,8 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Browser tests drive Debian's chromium (Playwright's own browser download is not used).
+# Browser tests drive Debian's chromium (Playwright's own browser download is not used),
+# with a Chinese font so that screenshots show text, not boxes.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(APT) update && $(APT) install -y chromium; }
+	@command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . || \
+	  { $(APT) update && $(APT) install -y chromium fonts-noto-cjk; }

@@ -9,8 +9,10 @@ import models
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services.markdown import render as render_markdown
+from services import access
 from services.images import Painter
-from views import chat, htmx, images, settings
+from views import access as access_views
+from views import alert, chat, htmx, images, settings
 
 
 def config_from_env():
@@ -29,7 +31,25 @@ def config_from_env():
         "IMAGE_CONCURRENCY": int(env("MOYAN_IMAGE_CONCURRENCY", "2")),
         "IMAGE_POLL_INTERVAL": float(env("MOYAN_IMAGE_POLL_INTERVAL", "2")),
         "IMAGE_TASK_TIMEOUT": int(env("MOYAN_IMAGE_TASK_TIMEOUT", "900")),
+        "HOST": env("MOYAN_HOST", "127.0.0.1"),
+        "PASSWORD": env("MOYAN_PASSWORD", ""),
+        "ALLOW_OPEN": env("MOYAN_ALLOW_OPEN", "") == "1",
+        "TRUSTED_HOSTS": trusted_hosts(env("MOYAN_HOST", "127.0.0.1"), env("MOYAN_TRUSTED_HOSTS", "")),
+        "LOGIN_FAILURE_DELAY": 1.0,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": 30 * 24 * 3600,
     }
+
+
+def trusted_hosts(host, listed):
+    """Host names the app answers to, against DNS rebinding. Bound to every address
+    (0.0.0.0), any name is accepted unless MOYAN_TRUSTED_HOSTS lists them."""
+    if listed:
+        return [name.strip() for name in listed.split(",") if name.strip()]
+    if host in ("0.0.0.0", "::"):
+        return None
+    return sorted({host, "127.0.0.1", "localhost", "::1"})
 
 
 def create_app(config=None):
@@ -42,17 +62,25 @@ def create_app(config=None):
     app.jinja_env.filters["markdown"] = render_markdown
 
     models.init_db(app.config["DATABASE_URL"])
-    with models.db.connection_context():
+    with app.app_context(), models.db.connection_context():
         models.Message.mark_interrupted()
+        app.secret_key = access.secret_key()
+        access.check_open_bind(app.config)
+    app.session_interface = access.SessionInterface()
     app.before_request(models.open_db)
+    app.before_request(access.protect)
+    app.after_request(access.add_security_headers)
     app.teardown_request(models.close_db)
+    app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set)
 
     htmx.init_app(app)
-    for bp in (chat.bp, images.bp, settings.bp):
+    for bp in (access_views.bp, chat.bp, images.bp, settings.bp):
         app.register_blueprint(bp)
     app.extensions["painter"] = Painter(app)
     if app.config.get("IMAGE_WORKER", True):
         app.extensions["painter"].start()
     app.register_error_handler(404, lambda e: (render_template("not_found.html"), 404))
+    app.register_error_handler(500, lambda e: alert("出了点问题，这次操作没有完成。请刷新页面后重试。", 500))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("peewee").setLevel(logging.INFO)  # its debug lines carry query values: keys
     return app

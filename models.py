@@ -246,7 +246,12 @@ class Image(BaseModel):
         return [row.model for row in cls.select(cls.model).distinct().order_by(cls.model)]
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image]
+class LoginFailure(BaseModel):
+    address = CharField(index=True)
+    at = DateTimeField(default=now, index=True)
+
+
+MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure]
 
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = []

@@ -47,14 +47,23 @@ def app(fake, tmp_path, monkeypatch):
     from app import create_app
     for name, value in app_env(fake, tmp_path / "data").items():
         monkeypatch.setenv(name, value)
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0})
     yield app
     app.extensions["painter"].stop()
 
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    """A browser-like client: it has a session and sends its CSRF token, as htmx does."""
+    client = app.test_client()
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = csrf_token_of(client)
+    return client
+
+
+def csrf_token_of(client):
+    client.get("/settings")
+    with client.session_transaction() as session:
+        return session["csrf_token"]
 
 
 def free_port():

@@ -50,8 +50,7 @@ def test_the_gallery_detail_paint_again_and_delete(page, live_server):
     expect(page.locator(".gallery-item")).to_have_count(1)
     page.locator(".gallery-item").first.click()
     expect(page.get_by_text("改写后的提示词")).to_be_visible()
-    expect(page.locator("main img")).to_have_js_property("complete", True)
-    assert page.locator("main img").evaluate("img => img.naturalWidth") > 0
+    page.wait_for_function("() => document.querySelector('main img').naturalWidth > 0")  # it decoded
     page.get_by_role("link", name="再画一次").click()
     expect(page.get_by_label("提示词", exact=True)).to_have_value("湖边的小屋")
     page.go_back()

@@ -83,9 +83,8 @@ def test_a_task_is_saved_with_its_id_before_the_card_is_shown(client, fake):
     wait_for(task.id)
 
 
-def test_a_restart_in_the_middle_of_a_task_still_finishes_it(app, fake, tmp_path):
+def test_a_restart_in_the_middle_of_a_task_still_finishes_it(app, client, fake):
     app.extensions["painter"].stop()  # the first process ends with the task unfinished
-    client = app.test_client()
     paint(client, "重启前提交 [slow]")  # the request itself submits it
     task = ImageTask.get()
     assert task.is_running

@@ -2,11 +2,12 @@
 import re
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template, request, session
 
 from models import Setting
 from providers.dashscope import REGIONS
 from providers.errors import InvalidKey, ProviderError
+from services import access
 from services import settings as provider_settings
 from views import alert
 
@@ -33,7 +34,8 @@ def page():
                            sections=[provider_settings.load(n) for n in provider_settings.PROVIDERS],
                            providers=provider_settings.PROVIDERS,
                            chat_provider=provider_settings.chat_provider(),
-                           regions=REGIONS, saved="", errors={})
+                           regions=REGIONS, saved="", errors={},
+                           is_password_from_env=access.is_password_from_env())
 
 
 @bp.post("/<name>")
@@ -92,6 +94,32 @@ def save_general():
     Setting.set_value("chat_provider", provider)
     return render_template("partials/general_settings.html", providers=provider_settings.PROVIDERS,
                            chat_provider=provider, saved="已保存。")
+
+
+@bp.post("/password")
+def save_password():
+    password = request.form.get("password", "")
+    if access.is_password_from_env():
+        return render_password(error="访问密码由环境变量设置，不能在这里修改。", status=422)
+    if not 8 <= len(password) <= 200:
+        return render_password(error="访问密码至少 8 个字符。", status=422)
+    if password != request.form.get("password_again", ""):
+        return render_password(error="两次输入的密码不一致。", status=422)
+    access.set_password(password)
+    session["is_logged_in"] = True  # the person who set it stays in
+    return render_password(saved="访问密码已保存。")
+
+
+@bp.post("/password/delete")
+def delete_password():
+    if not access.is_password_from_env():
+        access.set_password(None)
+    return render_password(saved="已取消访问密码。")
+
+
+def render_password(error="", saved="", status=200):
+    return render_template("partials/password_settings.html", password_error=error, password_saved=saved,
+                           is_password_from_env=access.is_password_from_env()), status
 
 
 def region_label(code):

@@ -1,0 +1,147 @@
+"""Who may use Moyan: the optional access password, CSRF tokens, security headers.
+
+Moyan holds API keys and history and is often reachable from a network, so:
+- with a password set (MOYAN_PASSWORD or the settings editor), every page, fragment,
+  stream and image needs a login; wrong passwords are slowed down, then refused;
+- every state-changing request carries the session's CSRF token (htmx sends it in a
+  header set on <body>, plain forms in a hidden field);
+- every response says what the browser may load and run.
+"""
+import datetime
+import hmac
+import ipaddress
+import secrets
+import time
+
+from flask import current_app, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models import LoginFailure, Setting, now
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+OPEN_ENDPOINTS = {"access.login", "static"}
+MAX_FAILURES = 5
+FAILURE_WINDOW = datetime.timedelta(minutes=15)
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
+    "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'",
+    "form-action 'self'", "frame-ancestors 'none'"])
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the page itself came over HTTPS."""
+
+    def get_cookie_secure(self, app):
+        return request.is_secure or super().get_cookie_secure(app)
+
+
+def secret_key():
+    """A random key made once and kept in the database, so sessions survive restarts."""
+    key = Setting.get_value("secret_key")
+    if not key:
+        key = secrets.token_hex(32)
+        Setting.set_value("secret_key", key)
+    return key
+
+
+def is_password_set():
+    return bool(current_app.config.get("PASSWORD") or Setting.get_value("password_hash"))
+
+
+def is_password_from_env():
+    return bool(current_app.config.get("PASSWORD"))
+
+
+def check_password(candidate):
+    env_password = current_app.config.get("PASSWORD")
+    if env_password:
+        return hmac.compare_digest(candidate.encode(), env_password.encode())
+    stored = Setting.get_value("password_hash")
+    return bool(stored) and check_password_hash(stored, candidate)
+
+
+def set_password(password):
+    Setting.set_value("password_hash", generate_password_hash(password) if password else None)
+
+
+def csrf_token():
+    if "csrf_token" not in session:
+        session["csrf_token"] = secrets.token_urlsafe(32)
+    return session["csrf_token"]
+
+
+def protect():
+    """before_request: the login wall, then the CSRF check."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return check_csrf()
+    if is_password_set() and not session.get("is_logged_in"):
+        if request.headers.get("HX-Request"):
+            return "", 401, {"HX-Redirect": url_for("access.login")}
+        if request.method in SAFE_METHODS:
+            return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
+        return "请先登录。", 401
+    return check_csrf()
+
+
+def check_csrf():
+    if request.method in SAFE_METHODS:
+        return None
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return ("页面已过期或来源不明，请刷新页面后重试。", 400,
+                {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML", "Content-Type": "text/plain; charset=utf-8"})
+    return None
+
+
+def add_security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def recent_failures(address):
+    return LoginFailure.select().where((LoginFailure.address == address)
+                                       & (LoginFailure.at > now() - FAILURE_WINDOW)).count()
+
+
+def try_login(password):
+    """Log the browser in; return a sentence saying why not, or None."""
+    address = request.remote_addr or ""
+    if recent_failures(address) >= MAX_FAILURES:
+        return "密码错误次数过多，请 15 分钟后再试。"
+    if check_password(password):
+        LoginFailure.delete().where(LoginFailure.address == address).execute()
+        session.clear()
+        session["is_logged_in"] = True
+        session.permanent = True
+        return None
+    LoginFailure.create(address=address)
+    time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # each wrong guess costs time
+    return "密码不对，请重试。"
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_open_bind(config):
+    """Refuse to serve a network without a password, unless told to."""
+    host = config["HOST"]
+    if is_loopback(host) or config["ALLOW_OPEN"] or is_password_set():
+        return
+    raise SystemExit(
+        f"墨言拒绝启动：监听地址 {host} 可以被网络上的其他人访问，但还没有设置访问密码。"
+        "请设置环境变量 MOYAN_PASSWORD（或先在本机的「设置」里设置访问密码），"
+        "或确认要开放访问时设置 MOYAN_ALLOW_OPEN=1。\n"
+        f"Moyan refuses to start: {host} is reachable from the network and no access password "
+        "is set. Set MOYAN_PASSWORD, or MOYAN_ALLOW_OPEN=1 to allow open access.")

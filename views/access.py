@@ -1,0 +1,27 @@
+"""Logging in and out, when an access password is set."""
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from services import access
+
+bp = Blueprint("access", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = request.values.get("next", "")
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        next_url = url_for("chat.index")  # only ever back into Moyan
+    if not access.is_password_set():
+        return redirect(next_url)
+    error = ""
+    if request.method == "POST":
+        error = access.try_login(request.form.get("password", ""))
+        if not error:
+            return redirect(next_url)
+    return render_template("login.html", error=error, next_url=next_url), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return "", 200, {"HX-Redirect": url_for("access.login")}
