@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from peewee import (BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
                     IntegerField, Model, TextField)
 from playhouse.db_url import connect
+from playhouse.migrate import SqliteMigrator, migrate
 from playhouse.sqlite_ext import AutoIncrementField
 
 db = DatabaseProxy()
@@ -88,12 +89,13 @@ class Conversation(BaseModel):
     model = CharField(default="")
     system_prompt = TextField(default="")
     thinking = BooleanField(default=False)
+    is_pinned = BooleanField(default=False)
     created_at = DateTimeField(default=now)
     updated_at = DateTimeField(default=now, index=True)
 
     @classmethod
     def latest(cls, query="", limit=200):
-        conversations = cls.select().order_by(cls.updated_at.desc(), cls.id.desc())
+        conversations = cls.select().order_by(cls.is_pinned.desc(), cls.updated_at.desc(), cls.id.desc())
         if query:
             matching = (Message.select(Message.conversation)
                         .where(Message.content.contains(query)))
@@ -253,8 +255,12 @@ class LoginFailure(BaseModel):
 
 MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure]
 
+def add_conversation_pin():
+    migrate(SqliteMigrator(db).add_column("conversation", "is_pinned", BooleanField(default=False)))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = []
+MIGRATIONS = [add_conversation_pin]
 
 
 def upgrade_schema():
@@ -263,9 +269,13 @@ def upgrade_schema():
     is_new = not db.table_exists("conversation")
     db.create_tables(MODELS, safe=True)
     version = len(MIGRATIONS) if is_new else db.pragma("user_version")
+    # SQLite rebuilds a table to change a column: with foreign keys on, dropping the old
+    # conversation table would cascade-delete every message.
+    db.pragma("foreign_keys", 0)
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
         with db.atomic():
             step()
             db.pragma("user_version", number)
+    db.pragma("foreign_keys", 1)
     if is_new:
         db.pragma("user_version", version)

@@ -1,10 +1,13 @@
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
+import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -100,14 +103,27 @@ class LiveServer:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "gunicorn.conf.py",
-             "app:create_app()"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+             "app:create_app()"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         wait_for_port(self.port, self.process)
 
     def stop(self, kill=False):
+        """Stop gracefully, or SIGKILL the master and its workers at once, like a crash."""
         if self.process and self.process.poll() is None:
-            self.process.kill() if kill else self.process.terminate()
+            if kill:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.terminate()
             self.process.wait(10)
         self.log.close()
+
+    def session(self):
+        """A requests session that behaves like the page: cookie and CSRF header."""
+        session = requests.Session()
+        page = session.get(self.url + "/settings").text
+        session.headers["X-CSRF-Token"] = re.search(r'"X-CSRF-Token": "([^"]+)"', page).group(1)
+        session.headers["HX-Request"] = "true"
+        return session
 
     def read_log(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:

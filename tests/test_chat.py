@@ -313,3 +313,12 @@ def test_an_answer_interrupted_by_a_restart_is_marked(app, client, fake):
     assert events(stream) == ["done"]
     assert Message.get_by_id(message.id).status == Message.INTERRUPTED
     assert "重新生成" in stream
+
+
+def test_a_pinned_conversation_stays_on_top(client, fake):
+    first = ask(client, "置顶的对话")
+    ask(client, "后来的对话")
+    client.post(f"/c/{first.conversation_id}/pin", headers=HX)
+    listing = client.get("/conversations").text
+    assert listing.index("置顶的对话") < listing.index("后来的对话")
+    assert "取消置顶" in listing

@@ -61,6 +61,13 @@ def rename(conversation_id):
     return render_template("partials/conversation_item.html", c=conversation)
 
 
+@bp.post("/c/<int:conversation_id>/pin")
+def pin(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    Conversation.update(is_pinned=not conversation.is_pinned).where(Conversation.id == conversation.id).execute()
+    return render_template("partials/conversation_list.html", conversations=Conversation.latest(), query="")
+
+
 @bp.delete("/c/<int:conversation_id>")
 def delete(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
