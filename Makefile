@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test css chromium
+.PHONY: run test css chromium backup restore
 
 run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
@@ -16,6 +16,14 @@ test: $(VENV)/.dev chromium
 # Rebuild static/app.css after changing classes in templates/, partials/ or static/app.js.
 css: $(VENV)/.dev
 	$(BIN)/tailwindcss -i static/src/app.css -o static/app.css --minify
+
+# The database and every picture in backups/moyan-DATE.tar.gz (API keys left out).
+backup: $(VENV)/.runtime
+	$(BIN)/python -m services.backup create
+
+# make restore FILE=backups/moyan-....tar.gz  (into an empty MOYAN_DATA_DIR)
+restore: $(VENV)/.runtime
+	$(BIN)/python -m services.backup restore "$(FILE)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }

@@ -1,0 +1,55 @@
+"""One command backs up every conversation and picture; restoring gives them all back."""
+import os
+import subprocess
+import sys
+import tarfile
+
+from app import create_app
+from conftest import ROOT
+from models import Conversation, Image, Message, Setting
+from test_chat import ask
+from test_images import painted
+
+HX = {"HX-Request": "true"}
+
+
+def backup_cli(*args, data_dir):
+    env = {**os.environ, "MOYAN_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "services.backup", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+
+
+def test_a_backup_restores_every_conversation_and_image_without_the_keys(app, client, fake, tmp_path, monkeypatch):
+    client.post("/settings/dashscope", data={"region": "custom", "base_url": fake.dashscope_base,
+                                             "api_key": "sk-fake-backup-key-12345678"}, headers=HX)
+    for text in ("第一段对话", "第二段对话"):
+        ask(client, text)
+    image = painted(client, "一间花店", n="2").images().get()
+    archive = tmp_path / "moyan.tar.gz"
+    made = backup_cli("create", str(archive), data_dir=app.config["DATA_DIR"])
+    assert made.returncode == 0, made.stderr
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        assert "moyan.db" in names and f"images/{image.file}" in names
+        assert b"sk-fake-backup-key" not in tar.extractfile("moyan.db").read()
+
+    restored_dir = tmp_path / "restored"
+    done = backup_cli("restore", str(archive), data_dir=restored_dir)
+    assert done.returncode == 0, done.stderr
+    app.extensions["painter"].stop()
+    monkeypatch.setenv("MOYAN_DATA_DIR", str(restored_dir))
+    restored = create_app({"IMAGE_WORKER": False})
+    with restored.app_context():
+        assert sorted(c.title for c in Conversation.select()) == ["第一段对话", "第二段对话"]
+        assert Message.select().where(Message.role == "assistant", Message.status == "done").count() == 2
+        assert Image.select().count() == 2
+        assert Setting.get_value("dashscope_api_key") is None
+        for kept in Image.select():
+            assert os.path.getsize(restored_dir / "images" / kept.file) > 0
+
+
+def test_restore_never_overwrites_existing_data(app, tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    assert backup_cli("create", str(archive), data_dir=app.config["DATA_DIR"]).returncode == 0
+    refused = backup_cli("restore", str(archive), data_dir=app.config["DATA_DIR"])
+    assert refused.returncode != 0 and "已经有数据库" in refused.stderr
