@@ -102,6 +102,8 @@ class ChatClient:
                         yield "reasoning", delta[self.reasoning_field]
                     if delta.get("content"):
                         yield "content", delta["content"]
+                    if choice.get("finish_reason") == "content_filter":
+                        raise errors.OutputModerated("finish_reason content_filter")
                     is_finished = is_finished or bool(choice.get("finish_reason"))
         except requests.RequestException as exc:
             raise network_error(exc, during_stream=True) from exc

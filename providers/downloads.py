@@ -17,7 +17,7 @@ def download_image(url, timeout=(10, 60), max_bytes=MAX_IMAGE_BYTES):
     with the URL unchanged (re-encoding it breaks the signature).
     """
     try:
-        with requests.get(url, stream=True, timeout=timeout) as response:
+        with requests.get(url, stream=True, timeout=timeout, allow_redirects=False) as response:
             if response.status_code == 403 and b"expired" in response.content[:4096].lower():
                 raise errors.ImageLinkExpired("403 expired")
             if response.status_code != 200:

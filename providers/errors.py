@@ -161,7 +161,9 @@ def dashscope_stream_error(error):
 
 def openrouter_error(status, text, retry_after=None):
     code, message = error_fields(parse_body(text))
-    if status == 400 and "model" in message.lower():
+    if status == 400 and "context length" in message.lower():
+        cls = InputTooLong
+    elif status == 400 and "model" in message.lower():
         cls = OpenRouterBadModel
     elif status == 401:
         cls = OpenRouterInvalidKey
@@ -177,7 +179,9 @@ def openrouter_error(status, text, retry_after=None):
 
 
 def openrouter_stream_error(error):
-    return StreamFailed(f"stream {error.get('code')}")
+    """A top-level `error` event in a 200 stream; 403 is a moderation flag on the output."""
+    code = error.get("code")
+    return (OutputModerated if code == 403 else StreamFailed)(f"stream {code}")
 
 
 class ImageLinkExpired(ProviderError):

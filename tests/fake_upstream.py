@@ -16,6 +16,7 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   qwen-slow answers longer, 0.15 s a chunk; qwq-plus always reasons first, qwen3-32b
   unless `enable_thinking` is false (thinking with `stream` false -> 400).
   Faults: fault-rate-limit, fault-rate-limit-once (first call only, per server),
+  fault-rate-limit-retry-after (429 limit_requests with `Retry-After: 1`, every call),
   fault-quota, fault-too-long, fault-input-moderation (SSE-framed 400),
   fault-output-moderation, fault-500, fault-502 (HTML), fault-503, fault-drop (socket cut,
   no 0-chunk), fault-stall (30 s silence), fault-slow-first (2 s), fault-malformed,
@@ -43,7 +44,15 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
 - OpenRouter models: openai/gpt-4o, qwen/qwen3-32b, deepseek/deepseek-r1 (streams
   `reasoning` first), google/gemini-2.5-flash-image (returns a PNG data URL when asked
   for the image modality). Faults: or-fault/rate-limit, or-fault/moderation,
-  or-fault/502, or-fault/503, or-fault/timeout, or-fault/midstream, or-fault/drop.
+  or-fault/502, or-fault/503, or-fault/timeout, or-fault/midstream, or-fault/drop,
+  or-fault/rate-limit-bare (429 as rate-limit, no Retry-After), or-fault/too-long (400
+  context length), or-fault/500, or-fault/output-moderation (4 deltas, then an in-stream 403
+  error with native_finish_reason content_filter, no [DONE]), or-fault/content-filter (4
+  deltas, finish_reason content_filter, usage, [DONE]), or-fault/stall (4 deltas, 30 s
+  silence), or-fault/slow-first (2 s after the processing comments), or-fault/malformed
+  (4 deltas, a broken `data:` line, no [DONE]). Without `stream`: output-moderation is a 200
+  error choice, content-filter a cut answer, stall waits 30 s and slow-first 2 s before the
+  answer, malformed sends a broken JSON body.
   Any other model -> 400 "is not a valid model ID". A last user message containing
   [no-image] gets text only from the image model; [or-moderation] gets the 403 moderation
   error of or-fault/moderation.
@@ -68,6 +77,7 @@ PIECE = 3  # characters per streamed delta
 SLOW_MODEL = "qwen-slow"
 FAULT_RATE_LIMIT = "fault-rate-limit"
 FAULT_RATE_LIMIT_ONCE = "fault-rate-limit-once"
+FAULT_RATE_LIMIT_RETRY_AFTER = "fault-rate-limit-retry-after"
 FAULT_QUOTA = "fault-quota"
 FAULT_TOO_LONG = "fault-too-long"
 FAULT_INPUT_MODERATION = "fault-input-moderation"
@@ -87,7 +97,7 @@ DASHSCOPE_FAULTS = [
     FAULT_RATE_LIMIT, FAULT_RATE_LIMIT_ONCE, FAULT_QUOTA, FAULT_TOO_LONG,
     FAULT_INPUT_MODERATION, FAULT_OUTPUT_MODERATION, FAULT_500, FAULT_502, FAULT_503,
     FAULT_DROP, FAULT_STALL, FAULT_SLOW_FIRST, FAULT_MALFORMED, FAULT_NO_DONE,
-    FAULT_CRLF, FAULT_SPLIT,
+    FAULT_CRLF, FAULT_SPLIT, FAULT_RATE_LIMIT_RETRY_AFTER,
 ]
 DASHSCOPE_MODELS = [
     "qwen-plus", "qwen-max", "qwen-turbo", "qwen-flash", "qwen3-32b", "qwq-plus",
@@ -103,6 +113,14 @@ OR_FAULT_503 = "or-fault/503"
 OR_FAULT_TIMEOUT = "or-fault/timeout"
 OR_FAULT_MIDSTREAM = "or-fault/midstream"
 OR_FAULT_DROP = "or-fault/drop"
+OR_FAULT_RATE_LIMIT_BARE = "or-fault/rate-limit-bare"
+OR_FAULT_TOO_LONG = "or-fault/too-long"
+OR_FAULT_OUTPUT_MODERATION = "or-fault/output-moderation"
+OR_FAULT_CONTENT_FILTER = "or-fault/content-filter"
+OR_FAULT_500 = "or-fault/500"
+OR_FAULT_STALL = "or-fault/stall"
+OR_FAULT_SLOW_FIRST = "or-fault/slow-first"
+OR_FAULT_MALFORMED = "or-fault/malformed"
 OR_REASONING_MODEL = "deepseek/deepseek-r1"
 OR_IMAGE_MODEL = "google/gemini-2.5-flash-image"
 
@@ -114,8 +132,17 @@ OPENROUTER_MODELS = {
     OR_IMAGE_MODEL: ("Google", ["image", "text"]),
     **{m: ("Alibaba", ["text"]) for m in (
         OR_FAULT_RATE_LIMIT, OR_FAULT_MODERATION, OR_FAULT_502, OR_FAULT_503,
-        OR_FAULT_TIMEOUT, OR_FAULT_MIDSTREAM, OR_FAULT_DROP)},
+        OR_FAULT_TIMEOUT, OR_FAULT_MIDSTREAM, OR_FAULT_DROP, OR_FAULT_RATE_LIMIT_BARE,
+        OR_FAULT_TOO_LONG, OR_FAULT_OUTPUT_MODERATION, OR_FAULT_CONTENT_FILTER, OR_FAULT_500,
+        OR_FAULT_STALL, OR_FAULT_SLOW_FIRST, OR_FAULT_MALFORMED)},
 }
+# These stream four content deltas and then misbehave.
+OPENROUTER_CUT_SHORT = {OR_FAULT_MIDSTREAM, OR_FAULT_DROP, OR_FAULT_OUTPUT_MODERATION,
+                        OR_FAULT_STALL, OR_FAULT_MALFORMED}
+OR_TOO_LONG_MESSAGE = (
+    "This endpoint's maximum context length is 131072 tokens. However, you requested about "
+    "200000 tokens (200000 of text input). Please reduce the length of either one, or use the "
+    "\"middle-out\" transform to compress your prompt automatically.")
 
 # Wan markers, found anywhere in `input.prompt`
 WAN_FAIL = "[fail]"
@@ -408,10 +435,14 @@ def openrouter_fault(model, last):
         if metadata:
             body["metadata"] = metadata
         return {"error": body}
+    rate_limited = error(429, "Rate limit exceeded: free-models-per-min.", headers={
+        "X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "1735000000000"})
     faults = {
-        OR_FAULT_RATE_LIMIT: (429, error(429, "Rate limit exceeded: free-models-per-min.", headers={
-            "X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": "1735000000000"}), {"Retry-After": "2"}),
+        OR_FAULT_RATE_LIMIT: (429, rate_limited, {"Retry-After": "2"}),
+        OR_FAULT_RATE_LIMIT_BARE: (429, rate_limited, {}),
+        OR_FAULT_TOO_LONG: (400, error(400, OR_TOO_LONG_MESSAGE, provider_name="Alibaba"), {}),
+        OR_FAULT_500: (500, error(500, "Internal Server Error"), {}),
         OR_FAULT_MODERATION: (403, error(403, "Input flagged by moderation", reasons=["harassment"],
                                          flagged_input=last[:100], provider_name="OpenAI",
                                          model_slug="openai/gpt-4o"), {}),
@@ -440,6 +471,9 @@ class OpenRouterAnswer:
         self.id, self.created = f"gen-{int(time.time())}-{uuid.uuid4().hex[:12]}", int(time.time())
         self.provider = OPENROUTER_MODELS[model][0]
         self.reply = REPLY(last_user_message(body))
+        if model == OR_FAULT_CONTENT_FILTER:  # the provider cut it after four deltas
+            self.reply = self.reply[:4 * PIECE]
+        self.finish = "content_filter" if model == OR_FAULT_CONTENT_FILTER else "stop"
 
     def chunk(self, delta, finish=None, **extra):
         return {"id": self.id, "provider": self.provider, "model": self.model,
@@ -462,25 +496,30 @@ class OpenRouterAnswer:
         if wants_image(self.body, self.model):
             events.append(self.chunk({"images": [{"type": "image_url", "index": 0,
                                                   "image_url": {"url": png_data_url()}}]}))
-        events.append(self.chunk({}, "stop"))
+        events.append(self.chunk({}, self.finish))
         events.append(self.chunk({}, usage=self.usage()))
         return events + ["[DONE]"]
 
     def midstream_error(self):
+        error, native = {"code": 502, "message": "Provider disconnected unexpectedly"}, "error"
+        if self.model == OR_FAULT_OUTPUT_MODERATION:
+            error = {"code": 403, "message": "Output flagged by moderation",
+                     "metadata": {"reasons": ["violence"]}}
+            native = "content_filter"
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "provider": self.provider,
-                "error": {"code": 502, "message": "Provider disconnected unexpectedly"},
+                "model": self.model, "provider": self.provider, "error": error,
                 "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
-                             "native_finish_reason": "error"}]}
+                             "native_finish_reason": native}]}
 
     def completion(self):
         message = {"role": "assistant", "content": self.reply, "refusal": ""}
-        choice = {"message": message, "logprobs": {}, "finish_reason": "stop", "index": 0}
+        choice = {"message": message, "logprobs": {}, "finish_reason": self.finish, "index": 0}
         if self.model == OR_REASONING_MODEL:
             message["reasoning"] = THINKING_TEXT
         if wants_image(self.body, self.model):
             message["images"] = [{"type": "image_url", "image_url": {"url": png_data_url()}}]
-        if self.model == OR_FAULT_MIDSTREAM:  # non-stream errors come as a 200 with an error choice
+        if self.model in (OR_FAULT_MIDSTREAM, OR_FAULT_OUTPUT_MODERATION):
+            # non-stream errors come as a 200 with an error choice
             message["content"] = self.reply[:4 * PIECE]
             choice.update(finish_reason="error", error=self.midstream_error()["error"])
         return {"id": self.id, "choices": [choice], "provider": self.provider, "model": self.model,
@@ -694,6 +733,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self.fake.count_call(model) > 1:
                 return False
             self.send_json(429, compat_error(*RATE_LIMITED), {"Retry-After": "1"})
+        elif model == FAULT_RATE_LIMIT_RETRY_AFTER:
+            self.send_json(429, compat_error(*RATE_LIMITED), {"Retry-After": "1"})
         elif model in DASHSCOPE_ERRORS:
             status, *error = DASHSCOPE_ERRORS[model]
             self.send_json(status, compat_error(*error))
@@ -851,9 +892,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(status, error, headers)
         answer = OpenRouterAnswer(body, model)
         if body.get("stream") is True:
-            self.openrouter_stream(answer)
-        else:
-            self.send_json(200, answer.completion(), {"X-Generation-Id": answer.id})
+            return self.openrouter_stream(answer)
+        wait = {OR_FAULT_STALL: 30, OR_FAULT_SLOW_FIRST: 2}.get(model, 0)
+        if wait and not self.pause(wait):
+            return
+        if model == OR_FAULT_MALFORMED:
+            return self.send_body(200, b'{"id":"' + answer.id.encode() + b'","choices":[{"mess',
+                                  "application/json", {"X-Generation-Id": answer.id})
+        self.send_json(200, answer.completion(), {"X-Generation-Id": answer.id})
 
     def openrouter_stream(self, answer):
         def send(payload):
@@ -865,8 +911,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.pause(0.02):
             return
         self.send_chunk(b": OPENROUTER PROCESSING\n\n")
+        if answer.model == OR_FAULT_SLOW_FIRST and not self.pause(2):
+            return
         events, delay = answer.events(), self.fake.chunk_delay
-        if answer.model not in (OR_FAULT_MIDSTREAM, OR_FAULT_DROP):
+        if answer.model not in OPENROUTER_CUT_SHORT:
             if self.send_events(events, send, delay):
                 self.end_stream()
             return
@@ -874,7 +922,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if answer.model == OR_FAULT_DROP:
             return self.drop_connection()
-        send(answer.midstream_error())
+        if answer.model == OR_FAULT_STALL:
+            if not self.pause(30):
+                return
+        elif answer.model == OR_FAULT_MALFORMED:
+            self.send_chunk(f'data: {{"id":"{answer.id}","choices":[{{"index":0,"delta":'
+                            f'{{"content":"坏\n\n'.encode())
+        else:  # midstream, output-moderation
+            send(answer.midstream_error())
         self.end_stream()
 
 

@@ -144,6 +144,7 @@ CUT_SHORT = [
     ("dashscope", "fault-malformed", "无法识别"),
     ("openrouter", "or-fault/midstream", "途中出错"),
     ("openrouter", "or-fault/drop", "连接中断"),
+    ("openrouter", "or-fault/content-filter", "安全审核中断"),
 ]
 
 

@@ -81,3 +81,13 @@ def test_only_rate_limits_and_busy_servers_are_retried():
 
 def test_retry_after_is_kept():
     assert errors.openrouter_error(429, "{}", retry_after=2.0).retry_after == 2.0
+
+
+def test_openrouter_context_length_is_explained_as_too_long():
+    body = '{"error":{"code":400,"message":"This endpoint\'s maximum context length is 131072 tokens."}}'
+    assert isinstance(errors.openrouter_error(400, body), errors.InputTooLong)
+
+
+def test_an_openrouter_403_inside_a_stream_is_output_moderation():
+    assert isinstance(errors.openrouter_stream_error({"code": 403, "message": "flagged"}), errors.OutputModerated)
+    assert isinstance(errors.openrouter_stream_error({"code": 502, "message": "x"}), errors.StreamFailed)
