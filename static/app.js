@@ -114,3 +114,57 @@
     }
   });
 })();
+
+(function () {
+  "use strict";
+
+  function isTyping(target) {
+    return target.closest("input, textarea, select, [contenteditable]") !== null;
+  }
+
+  // Ctrl/Cmd+K: a new chat. Esc: stop the running answer. "/": search conversations.
+  document.addEventListener("keydown", function (event) {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
+      event.preventDefault();
+      window.location.href = "/";
+    } else if (event.key === "Escape") {
+      var stop = document.querySelector("article[aria-busy=true] .stop-button");
+      if (stop) stop.click();
+    } else if (event.key === "/" && !isTyping(event.target)) {
+      var search = document.getElementById("conversation-search");
+      if (search) {
+        event.preventDefault();
+        search.focus();
+      }
+    }
+  });
+
+  // A copy button on each code block, added to answers as they appear.
+  function addCodeCopyButtons(root) {
+    root.querySelectorAll(".markdown pre").forEach(function (pre) {
+      if (pre.querySelector(".code-copy")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "code-copy";
+      button.textContent = "复制";
+      button.setAttribute("aria-label", "复制代码");
+      pre.appendChild(button);
+    });
+  }
+  document.addEventListener("htmx:load", function (event) { addCodeCopyButtons(event.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () { addCodeCopyButtons(document); });
+
+  function copied(button) {
+    var label = button.textContent;
+    button.textContent = "已复制";
+    setTimeout(function () { button.textContent = label; }, 1500);
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".code-copy, .answer-copy");
+    if (!button) return;
+    var text = button.classList.contains("code-copy")
+      ? button.parentElement.querySelector("code").innerText.replace(/\n$/, "")
+      : button.closest("article").querySelector(".markdown").innerText;
+    navigator.clipboard.writeText(text).then(function () { copied(button); });
+  });
+})();

@@ -174,3 +174,31 @@ def test_rename_search_and_delete_in_the_sidebar(page, live_server):
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="删除「关于花店」").click()
     expect(items).to_have_count(1)
+
+
+def test_keyboard_shortcuts_stop_search_and_start_a_new_chat(page, live_server):
+    open_chat(page, live_server, model="qwen-slow")
+    ask(page, "你好")
+    expect(page.locator(".streaming-text")).to_contain_text("收到")
+    page.keyboard.press("Escape")
+    expect(answer(page)).to_contain_text("已停止生成")
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("/")
+    expect(page.get_by_label("搜索对话")).to_be_focused()
+    page.keyboard.press("Control+K")
+    expect(page).to_have_url(live_server.url + "/")
+    expect(page.get_by_text("在下面输入第一句话开始新对话")).to_be_visible()
+
+
+def test_copy_buttons_copy_the_code_and_the_answer(page, live_server):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_chat(page, live_server)
+    ask(page, "你好")
+    code_copy = answer(page).get_by_role("button", name="复制代码")
+    expect(code_copy).to_be_visible()
+    code_copy.click()
+    expect(code_copy).to_have_text("已复制")
+    assert page.evaluate("navigator.clipboard.readText()") == 'print("你好")'
+    answer(page).locator(".answer-copy").click()
+    assert "收到：你好" in page.evaluate("navigator.clipboard.readText()")
+    expect(answer(page).locator("pre")).to_have_attribute("data-lang", "python")

@@ -1,0 +1,90 @@
+"""Conversations out to Markdown and JSON, and JSON back in, with nothing lost."""
+import datetime
+
+from models import Conversation, Message, db
+
+FORMAT = "moyan.conversations"
+VERSION = 1
+CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
+                       "created_at", "updated_at")
+MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
+                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at")
+ROLES = {"user", "assistant"}
+STATUSES = {Message.DONE, Message.STOPPED, Message.ERROR, Message.INTERRUPTED}
+
+
+def to_json(conversations):
+    return {"format": FORMAT, "version": VERSION,
+            "exported_at": datetime.datetime.now().isoformat(timespec="seconds"),
+            "conversations": [conversation_data(c) for c in conversations]}
+
+
+def conversation_data(conversation):
+    data = {name: plain(getattr(conversation, name)) for name in CONVERSATION_FIELDS}
+    data["messages"] = [{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}
+                        for m in conversation.messages()]
+    return data
+
+
+def plain(value):
+    return value.isoformat() if isinstance(value, datetime.datetime) else value
+
+
+def to_markdown(conversation):
+    lines = [f"# {conversation.title}", ""]
+    if conversation.system_prompt:
+        lines += ["> 系统提示词：" + conversation.system_prompt.replace("\n", "\n> "), ""]
+    for m in conversation.messages():
+        who = "**你**" if m.role == "user" else f"**{m.model or '助手'}**"
+        lines += [f"{who} · {m.created_at:%Y-%m-%d %H:%M}", "", m.content, ""]
+        if m.error:
+            lines += [f"> {m.error}", ""]
+    return "\n".join(lines)
+
+
+class NotAnExport(ValueError):
+    """The file is not a Moyan export; the message says so in Chinese."""
+
+
+def import_json(data):
+    """Create the conversations in `data` (an export); return how many."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("conversations"), list):
+        raise NotAnExport("这不是墨言导出的对话文件（JSON）。")
+    conversations = [checked_conversation(c) for c in data["conversations"]]
+    with db.atomic():
+        for fields, messages in conversations:
+            conversation = Conversation.create(**fields)
+            for message in messages:
+                Message.create(conversation=conversation, **message)
+    return len(conversations)
+
+
+def checked_conversation(data):
+    if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+        raise NotAnExport("文件里有一段对话格式不对，没有导入任何内容。")
+    fields = {name: parsed(name, data.get(name)) for name in CONVERSATION_FIELDS if data.get(name) is not None}
+    messages = []
+    for message in data["messages"]:
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise NotAnExport("文件里有一条消息格式不对，没有导入任何内容。")
+        fields_of_message = {name: parsed(name, message.get(name)) for name in MESSAGE_FIELDS
+                             if message.get(name) is not None}
+        if fields_of_message.get("status") not in STATUSES:
+            fields_of_message["status"] = Message.INTERRUPTED if message.get("role") == "assistant" else Message.DONE
+        messages.append(fields_of_message)
+    return fields, messages
+
+
+def parsed(name, value):
+    try:
+        if name.endswith("_at"):
+            return datetime.datetime.fromisoformat(value)
+        if name.endswith("_tokens"):
+            return int(value)
+        if name in ("thinking", "is_pinned"):
+            return bool(value)
+        if not isinstance(value, str) or len(value) > 1_000_000:
+            raise ValueError(name)
+        return value
+    except (TypeError, ValueError):
+        raise NotAnExport(f"文件里的「{name}」格式不对，没有导入任何内容。") from None

@@ -1,0 +1,62 @@
+"""Export one or all conversations, and import a JSON export back with nothing lost."""
+import io
+import json
+
+from app import create_app
+from models import Conversation, Message
+from test_chat import ask
+
+HX = {"HX-Request": "true"}
+
+
+def without_export_time(data):
+    return {**data, "exported_at": None}
+
+
+def test_one_conversation_exports_as_markdown_and_json(client, fake):
+    message = ask(client, "你好", system_prompt="你是老师")
+    cid = message.conversation_id
+    markdown = client.get(f"/c/{cid}/export.md")
+    assert markdown.headers["Content-Type"].startswith("text/markdown")
+    assert "attachment" in markdown.headers["Content-Disposition"]
+    text = markdown.get_data(as_text=True)
+    assert text.startswith("# 你好") and "**你**" in text and "```python" in text and "系统提示词：你是老师" in text
+    data = client.get(f"/c/{cid}/export.json").get_json()
+    assert data["format"] == "moyan.conversations"
+    [conversation] = data["conversations"]
+    assert [m["role"] for m in conversation["messages"]] == ["user", "assistant"]
+    assert conversation["messages"][1]["total_tokens"] == message.total_tokens
+
+
+def test_export_all_then_import_into_a_new_moyan_loses_nothing(client, fake, tmp_path, monkeypatch, app):
+    first = ask(client, "第一段", model="qwen3-32b", thinking="on")
+    ask(client, "接着问", conversation_id=first.conversation_id)
+    ask(client, "第二段", provider="openrouter", model="openai/gpt-4o")
+    client.post(f"/c/{first.conversation_id}/pin", headers=HX)
+    exported = client.get("/export.json").get_json()
+    assert len(exported["conversations"]) == 2
+    assert "sk-" not in json.dumps(exported)
+
+    app.extensions["painter"].stop()
+    monkeypatch.setenv("MOYAN_DATA_DIR", str(tmp_path / "other"))
+    other = create_app({"TESTING": True, "IMAGE_WORKER": False})
+    other_client = other.test_client()
+    other_client.get("/settings")
+    with other_client.session_transaction() as session:
+        other_client.environ_base["HTTP_X_CSRF_TOKEN"] = session["csrf_token"]
+    upload = {"file": (io.BytesIO(json.dumps(exported, ensure_ascii=False).encode()), "all.json")}
+    result = other_client.post("/import", data=upload, headers=HX, content_type="multipart/form-data")
+    assert "已导入 2 段对话" in result.text
+    again = other_client.get("/export.json").get_json()
+    assert without_export_time(again) == without_export_time(exported)
+    assert Message.select().where(Message.reasoning != "").count() == 1
+
+
+def test_a_file_that_is_not_an_export_is_refused_and_imports_nothing(client):
+    for content in (b"not json", b'{"hello": 1}', json.dumps({"format": "moyan.conversations", "conversations": [
+            {"title": "x", "messages": [{"role": "system", "content": "x"}]}]}).encode()):
+        upload = {"file": (io.BytesIO(content), "x.json")}
+        response = client.post("/import", data=upload, headers=HX, content_type="multipart/form-data")
+        assert response.status_code == 422
+        assert "没有导入" in response.text or "不是墨言导出" in response.text or "不是有效的 JSON" in response.text
+    assert Conversation.select().count() == 0
