@@ -202,6 +202,17 @@ def test_the_answer_is_saved_while_it_grows(client, fake):
     client.post(f"/m/{message_id}/stop", headers=HX)
 
 
+def test_one_save_writes_the_text_so_far_of_every_running_answer(client, fake):
+    from services import generation
+    ids = [answer_id(send(client, text, model="qwen-slow")) for text in ("你好", "早上好")]
+    time.sleep(0.5)
+    generation.save_running()
+    for message_id in ids:
+        saved = Message.get_by_id(message_id)
+        assert saved.status == Message.STREAMING and saved.content.startswith("收到")
+        client.post(f"/m/{message_id}/stop", headers=HX)
+
+
 def test_stop_keeps_what_came_so_far(client, fake):
     response = send(client, "你好", model="qwen-slow")
     message_id = answer_id(response)
