@@ -92,14 +92,15 @@ class Conversation(BaseModel):
     updated_at = DateTimeField(default=now, index=True)
 
     @classmethod
-    def latest(cls, query="", limit=200):
+    def latest(cls, query="", offset=0, limit=50):
+        """Newest first, `limit` at a time from `offset`, matching `query` if given."""
         conversations = cls.select().order_by(cls.updated_at.desc(), cls.id.desc())
         if query:
             matching = (Message.select(Message.conversation)
                         .where(Message.content.contains(query)))
             conversations = conversations.where(
                 cls.title.contains(query) | cls.id.in_(matching))
-        return conversations.limit(limit)
+        return list(conversations.offset(offset).limit(limit))
 
     def messages(self):
         return self.message_set.order_by(Message.id)

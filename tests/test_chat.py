@@ -324,3 +324,15 @@ def test_an_answer_interrupted_by_a_restart_is_marked(app, client, fake):
     assert events(stream) == ["done"]
     assert Message.get_by_id(message.id).status == Message.INTERRUPTED
     assert "重新生成" in stream
+
+
+def test_the_sidebar_shows_fifty_conversations_and_loads_the_rest_when_scrolled(client, fake):
+    for n in range(60):
+        Conversation.create(title=f"对话{n}")
+    first = client.get("/conversations", headers=HX).text
+    assert len(re.findall(r'id="conv-\d+"', first)) == 50
+    assert "对话59" in first and "对话9<" not in first
+    assert 'hx-get="/conversations?offset=50"' in first and "intersect once" in first
+    rest = client.get("/conversations", query_string={"offset": 50}, headers=HX).text
+    assert len(re.findall(r'id="conv-\d+"', rest)) == 10
+    assert "对话0<" in rest and "offset=" not in rest

@@ -16,6 +16,7 @@ bp = Blueprint("chat", __name__)
 MAX_TEXT = 100_000
 MAX_SYSTEM_PROMPT = 20_000
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+SIDEBAR_PAGE = 50  # conversations per sidebar page; more load as the list scrolls
 
 
 def get_or_404(model, id_):
@@ -24,8 +25,8 @@ def get_or_404(model, id_):
 
 def chat_context(conversation=None, query=""):
     return {"conversation": conversation,
-            "conversations": Conversation.latest(query),
-            "query": query,
+            "conversations": Conversation.latest(query, limit=SIDEBAR_PAGE),
+            "query": query, "offset": 0, "page_size": SIDEBAR_PAGE,
             "providers": provider_settings.PROVIDERS,
             "defaults": {name: provider_settings.load(name) for name in provider_settings.PROVIDERS},
             "chat_provider": provider_settings.chat_provider()}
@@ -46,8 +47,10 @@ def show(conversation_id):
 @bp.get("/conversations")
 def search():
     query = request.args.get("q", "").strip()[:200]
-    return render_template("partials/conversation_list.html",
-                           conversations=Conversation.latest(query), query=query)
+    offset = max(0, request.args.get("offset", 0, type=int))
+    template = "partials/conversation_page.html" if offset else "partials/conversation_list.html"
+    return render_template(template, conversations=Conversation.latest(query, offset, SIDEBAR_PAGE),
+                           query=query, offset=offset, page_size=SIDEBAR_PAGE)
 
 
 @bp.post("/c/<int:conversation_id>/title")
