@@ -105,6 +105,15 @@ class Conversation(BaseModel):
     def messages(self):
         return self.message_set.order_by(Message.id)
 
+    def recent_messages(self, before_id=None, limit=40):
+        """The last `limit` messages (before `before_id`), oldest first, and whether
+        there are older ones."""
+        query = self.message_set.order_by(Message.id.desc())
+        if before_id:
+            query = query.where(Message.id < before_id)
+        newest_first = list(query.limit(limit + 1))
+        return newest_first[:limit][::-1], len(newest_first) > limit
+
     def touch(self):
         self.updated_at = now()
         self.save(only=[Conversation.updated_at])

@@ -336,3 +336,17 @@ def test_the_sidebar_shows_fifty_conversations_and_loads_the_rest_when_scrolled(
     rest = client.get("/conversations", query_string={"offset": 50}, headers=HX).text
     assert len(re.findall(r'id="conv-\d+"', rest)) == 10
     assert "对话0<" in rest and "offset=" not in rest
+
+
+def test_a_long_conversation_shows_its_last_forty_messages_and_loads_older_ones_on_scroll(client, fake):
+    conversation = Conversation.create(title="长对话")
+    for n in range(100):
+        Message.create(conversation=conversation, role="user", content=f"第{n}条")
+    page = client.get(f"/c/{conversation.id}").text
+    assert "第99条" in page and "第60条" in page and "第59条" not in page
+    older_url = re.search(r'hx-get="(/c/\d+/messages\?before=\d+)"', page).group(1)
+    older = client.get(older_url, headers=HX).text
+    assert "第20条" in older and "第59条" in older and "第60条" not in older
+    oldest_url = re.search(r'hx-get="(/c/\d+/messages\?before=\d+)"', older).group(1)
+    oldest = client.get(oldest_url, headers=HX).text
+    assert "第0条" in oldest and "第19条" in oldest and "/messages?before=" not in oldest

@@ -44,6 +44,14 @@ def show(conversation_id):
                             **chat_context(conversation))
 
 
+@bp.get("/c/<int:conversation_id>/messages")
+def older_messages(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    messages, has_older = conversation.recent_messages(request.args.get("before", type=int))
+    return render_template("partials/message_page.html", conversation=conversation,
+                           messages=messages, has_older=has_older)
+
+
 @bp.get("/conversations")
 def search():
     query = request.args.get("q", "").strip()[:200]
