@@ -7,7 +7,8 @@ import pytest
 
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
 from fake_upstream import REPLY
-from models import Conversation, Message
+import models
+from models import Conversation, Message, db
 
 HX = {"HX-Request": "true"}
 
@@ -350,3 +351,40 @@ def test_a_long_conversation_shows_its_last_forty_messages_and_loads_older_ones_
     oldest_url = re.search(r'hx-get="(/c/\d+/messages\?before=\d+)"', older).group(1)
     oldest = client.get(oldest_url, headers=HX).text
     assert "第0条" in oldest and "第19条" in oldest and "/messages?before=" not in oldest
+
+
+def fts_integrity_check():
+    db.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
+    message = ask(client, "关于花店的问题")
+    rows = db.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
+                          ['"一段代码"']).fetchall()
+    assert rows == [(message.id,)]
+    assert "关于花店" in client.get("/conversations", query_string={"q": "一段代码"}).text
+
+
+def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
+    first = ask(client, "第一句")
+    question = Message.get(Message.content == "第一句")
+    client.post(f"/m/{question.id}/edit", data={"text": "改过的第一句"}, headers=HX)
+    slow = answer_id(send(client, "你好", conversation_id=first.conversation_id, model="qwen-slow"))
+    time.sleep(0.5)
+    client.post(f"/m/{slow}/stop", headers=HX)
+    fts_integrity_check()
+    assert "新对话" not in client.get("/conversations", query_string={"q": "改过的"}).text
+    assert "第一句" in client.get("/conversations", query_string={"q": "改过的"}).text
+    client.delete(f"/c/{first.conversation_id}", headers=HX)
+    fts_integrity_check()
+    assert "第一句" not in client.get("/conversations", query_string={"q": "改过的"}).text
+
+
+def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, fake):
+    ask(client, "关于天气的问题")
+    for trigger in ("insert", "delete", "update"):  # as before the index existed
+        db.execute_sql(f"DROP TRIGGER message_fts_{trigger}")
+    db.execute_sql("DROP TABLE message_fts")
+    models.create_search_index()
+    fts_integrity_check()
+    assert "关于天气" in client.get("/conversations", query_string={"q": "一段代码"}).text
