@@ -10,7 +10,7 @@ from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services.markdown import render as render_markdown
 from services.images import Painter
-from views import chat, htmx, images, settings
+from views import chat, compress, htmx, images, settings
 
 
 def config_from_env():
@@ -46,6 +46,7 @@ def create_app(config=None):
         models.Message.mark_interrupted()
     app.before_request(models.open_db)
     app.teardown_request(models.close_db)
+    app.after_request(compress)
 
     htmx.init_app(app)
     for bp in (chat.bp, images.bp, settings.bp):
