@@ -1,17 +1,22 @@
-# Moyan: `make run` starts it, `make test` runs every test. Both install what they need.
+# Moyan: `make run` starts it, `make test` runs every test, `make bench` measures it into
+# docs/PERFORMANCE.md. Each installs what it needs.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test css chromium backup restore
+.PHONY: run test bench css chromium backup restore
 
 run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
 
 test: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest
+
+# Benchmarks print figures; they live in bench/, outside the test suite (about 10 minutes).
+bench: $(VENV)/.bench chromium
+	$(BIN)/python bench/run.py
 
 # Rebuild static/app.css after changing classes in templates/, partials/ or static/app.js.
 css: $(VENV)/.dev
@@ -34,6 +39,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
 # Browser tests drive Debian's chromium (Playwright's own browser download is not used),

@@ -12,7 +12,7 @@ from services.markdown import render as render_markdown
 from services import access
 from services.images import Painter
 from views import access as access_views
-from views import alert, chat, exports, htmx, images, settings
+from views import alert, chat, compress, exports, htmx, images, settings
 
 
 def config_from_env():
@@ -72,6 +72,7 @@ def create_app(config=None):
     app.after_request(access.add_security_headers)
     app.teardown_request(models.close_db)
     app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set)
+    app.after_request(compress)
 
     htmx.init_app(app)
     for bp in (access_views.bp, chat.bp, exports.bp, images.bp, settings.bp):

@@ -3,7 +3,7 @@ import datetime
 import os
 from contextlib import contextmanager
 
-from peewee import (BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
+from peewee import (SQL, BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
                     IntegerField, Model, TextField)
 from playhouse.db_url import connect
 from playhouse.migrate import SqliteMigrator, migrate
@@ -94,17 +94,26 @@ class Conversation(BaseModel):
     updated_at = DateTimeField(default=now, index=True)
 
     @classmethod
-    def latest(cls, query="", limit=200):
+    def latest(cls, query="", offset=0, limit=50):
+        """Newest first, `limit` at a time from `offset`, matching `query` if given."""
         conversations = cls.select().order_by(cls.is_pinned.desc(), cls.updated_at.desc(), cls.id.desc())
         if query:
-            matching = (Message.select(Message.conversation)
-                        .where(Message.content.contains(query)))
+            matching = Message.select(Message.conversation).where(Message.matching(query))
             conversations = conversations.where(
                 cls.title.contains(query) | cls.id.in_(matching))
-        return conversations.limit(limit)
+        return list(conversations.offset(offset).limit(limit))
 
     def messages(self):
         return self.message_set.order_by(Message.id)
+
+    def recent_messages(self, before_id=None, limit=40):
+        """The last `limit` messages (before `before_id`), oldest first, and whether
+        there are older ones."""
+        query = self.message_set.order_by(Message.id.desc())
+        if before_id:
+            query = query.where(Message.id < before_id)
+        newest_first = list(query.limit(limit + 1))
+        return newest_first[:limit][::-1], len(newest_first) > limit
 
     def touch(self):
         self.updated_at = now()
@@ -131,6 +140,15 @@ class Message(BaseModel):
     @property
     def is_streaming(self):
         return self.status == self.STREAMING
+
+    @classmethod
+    def matching(cls, query):
+        """A condition for messages containing `query`: through the trigram index when the
+        query is long enough for it (3 characters), else by scanning."""
+        if len(query) < 3:
+            return cls.content.contains(query)
+        phrase = '"' + query.replace('"', '""') + '"'
+        return cls.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", [phrase]))
 
     @classmethod
     def history_before(cls, message):
@@ -263,11 +281,42 @@ def add_conversation_pin():
 MIGRATIONS = [add_conversation_pin]
 
 
+# Full-text search over finished messages (a streaming answer's text changes every
+# second; it is indexed once it ends). Trigrams match Chinese, which has no spaces.
+MESSAGE_FTS = [
+    """CREATE VIRTUAL TABLE message_fts USING fts5(
+        content, content='message', content_rowid='id', tokenize='trigram')""",
+    """CREATE TRIGGER message_fts_insert AFTER INSERT ON message WHEN new.status != 'streaming'
+       BEGIN INSERT INTO message_fts(rowid, content) VALUES (new.id, new.content); END""",
+    """CREATE TRIGGER message_fts_delete AFTER DELETE ON message WHEN old.status != 'streaming'
+       BEGIN INSERT INTO message_fts(message_fts, rowid, content)
+             VALUES ('delete', old.id, old.content); END""",
+    """CREATE TRIGGER message_fts_update AFTER UPDATE OF content, status ON message
+       BEGIN INSERT INTO message_fts(message_fts, rowid, content)
+             SELECT 'delete', old.id, old.content WHERE old.status != 'streaming';
+             INSERT INTO message_fts(rowid, content)
+             SELECT new.id, new.content WHERE new.status != 'streaming'; END""",
+    "INSERT INTO message_fts(message_fts) VALUES ('rebuild')",
+    """INSERT INTO message_fts(message_fts, rowid, content)
+       SELECT 'delete', id, content FROM message WHERE status = 'streaming'""",
+]
+
+
+def create_search_index():
+    """The full-text index and the triggers that keep it, built from the messages there."""
+    if db.table_exists("message_fts"):
+        return
+    with db.atomic():
+        for statement in MESSAGE_FTS:
+            db.execute_sql(statement)
+
+
 def upgrade_schema():
     """A new database gets every table at the latest version; an older one runs the
     steps it lacks, each in a transaction. New tables need no step."""
     is_new = not db.table_exists("conversation")
     db.create_tables(MODELS, safe=True)
+    create_search_index()
     version = len(MIGRATIONS) if is_new else db.pragma("user_version")
     # SQLite rebuilds a table to change a column: with foreign keys on, dropping the old
     # conversation table would cascade-delete every message.

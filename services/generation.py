@@ -2,15 +2,16 @@
 
 A `Generation` runs in its own thread (a greenlet under gunicorn's gevent worker),
 reads the upstream stream and keeps the text in memory; every browser that attaches
-gets the text so far, then each new piece. The text is saved at least once a second,
-so a crash loses at most the last second, and whatever happens the message ends with
-a final status: done, stopped, error or interrupted.
+gets the text so far, then each new piece. One saver thread writes the text of every
+running answer once a second, in one transaction, so a crash loses at most the last
+second, and whatever happens the message ends with a final status: done, stopped,
+error or interrupted.
 """
 import logging
 import threading
 import time
 
-from models import Message, connection
+from models import Message, connection, db
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ KEEPALIVE_INTERVAL = 15.0
 
 _running = {}
 _running_lock = threading.Lock()
+_saver = None  # the thread saving running answers, while there are any
 
 
 class Generation:
@@ -28,6 +30,7 @@ class Generation:
         self.content = ""
         self.reasoning = ""
         self.pieces = []  # (kind, text) in arrival order, for attached listeners
+        self.saved_pieces = 0  # how many of them the database has
         self.is_finishing = False  # a stop or the end has claimed the final save
         self.is_finished = False  # ... and it is saved
         self.changed = threading.Condition()
@@ -89,14 +92,18 @@ class Generation:
         self.finish(Message.STOPPED)
 
     def save_progress(self):
-        with connection():
-            (Message.update(content=self.content, reasoning=self.reasoning)
-             .where((Message.id == self.message_id) & (Message.status == Message.STREAMING))
-             .execute())
+        """Write the text so far, if it grew since the last save (the caller holds a connection)."""
+        with self.changed:
+            count, content, reasoning = len(self.pieces), self.content, self.reasoning
+        if count == self.saved_pieces:
+            return
+        (Message.update(content=content, reasoning=reasoning)
+         .where((Message.id == self.message_id) & (Message.status == Message.STREAMING))
+         .execute())
+        self.saved_pieces = count
 
     def run(self, client, model, prompt, thinking):
         usage = None
-        last_save = time.monotonic()
         try:
             for kind, value in client.stream_chat(model, prompt, thinking=thinking):
                 if self.is_finishing:
@@ -105,9 +112,6 @@ class Generation:
                     usage = value
                     continue
                 self.add(kind, value)
-                if time.monotonic() - last_save >= SAVE_INTERVAL:
-                    self.save_progress()
-                    last_save = time.monotonic()
         except Exception as exc:
             if self.is_finishing:
                 return  # stopped: closing the response broke the read
@@ -121,11 +125,38 @@ class Generation:
         self.finish(Message.DONE, usage=usage)
 
 
+def save_running():
+    """Write the text so far of every running answer: one connection, one transaction."""
+    with _running_lock:
+        generations = list(_running.values())
+    with connection(), db.atomic():
+        for generation in generations:
+            generation.save_progress()
+
+
+def keep_saving():
+    global _saver
+    while True:
+        time.sleep(SAVE_INTERVAL)
+        with _running_lock:
+            if not _running:
+                _saver = None
+                return
+        try:
+            save_running()
+        except Exception:
+            log.exception("saving running answers failed")
+
+
 def start(message, client, prompt, thinking=False):
     """Start generating `message` (an assistant message in status streaming)."""
+    global _saver
     generation = Generation(message.id)
     with _running_lock:
         _running[message.id] = generation
+        if _saver is None:
+            _saver = threading.Thread(target=keep_saving, name="answer-saver", daemon=True)
+            _saver.start()
     thread = threading.Thread(target=generation.run, args=(client, message.model, prompt, thinking),
                               name=f"generation-{message.id}", daemon=True)
     thread.start()

@@ -145,6 +145,9 @@ OR_TOO_LONG_MESSAGE = (
     "\"middle-out\" transform to compress your prompt automatically.")
 
 # Wan markers, found anywhere in `input.prompt`
+BENCH_MODEL = re.compile(r"bench-stamp-(\d{1,4})")
+BENCH_DEFAULT_CHUNKS, BENCH_MAX_CHUNKS = 200, 5000
+
 WAN_FAIL = "[fail]"
 WAN_PARTIAL = "[partial]"
 WAN_CANCEL = "[cancel]"
@@ -314,6 +317,15 @@ def dashscope_events(body, model):
     if (body.get("stream_options") or {}).get("include_usage") is True:
         events.append(chunk([], usage_for(body, reply)))
     return events + ["[DONE]"]
+
+
+def bench_chunk_count(body):
+    found = re.search(r"\d+", last_user_message(body))
+    return min(int(found.group()) if found else BENCH_DEFAULT_CHUNKS, BENCH_MAX_CHUNKS)
+
+
+def stamp():
+    return f"⟨{time.time():.6f}⟩"
 
 
 def dashscope_completion(body, model):
@@ -544,7 +556,7 @@ ROUTES = [
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 256
+    request_queue_size = 2048  # benchmarks open hundreds of streams at once
 
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -709,6 +721,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.body if isinstance(self.body, dict) else {}
         model = body.get("model")
         stream = body.get("stream") is True
+        bench = BENCH_MODEL.fullmatch(model or "")
+        if bench and stream:
+            return self.bench_stream(body, model, max(1, int(bench.group(1))))
         if model not in DASHSCOPE_MODELS:
             return self.send_json(404, compat_error(
                 "model_not_found", "invalid_request_error",
@@ -788,6 +803,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.send_events(events[:5], send, delay):  # role chunk + 4 content deltas
             self.dashscope_misbehave(model, send)
+
+    def bench_stream(self, body, model, rate):
+        """Chunks on a fixed schedule of `rate` a second, each stamped when it is sent."""
+        def delta(fields, finish=None):
+            return {"choices": [{"delta": fields, "finish_reason": finish, "index": 0}],
+                    "object": "chat.completion.chunk", "model": model, "id": "chatcmpl-bench"}
+
+        send = self.send_dashscope_event(model)
+        count = bench_chunk_count(body)
+        self.start_stream(DASHSCOPE_SSE)
+        send(delta({"content": "", "role": "assistant"}))
+        start = time.monotonic()
+        for i in range(count):
+            if not self.pause(max(0.0, start + (i + 1) / rate - time.monotonic())):
+                return
+            send(delta({"content": f"{stamp()}字{i % 10} "}))
+        send(delta({"content": ""}, "stop"))
+        send({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": count,
+                                       "total_tokens": 10 + count}})
+        send("[DONE]")
+        self.end_stream()
 
     def dashscope_misbehave(self, model, send):
         if model == FAULT_DROP:

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
 from fake_upstream import REPLY
-from models import Conversation, Message
+import models
+from models import Conversation, Message, db
 
 HX = {"HX-Request": "true"}
 
@@ -203,6 +204,17 @@ def test_the_answer_is_saved_while_it_grows(client, fake):
     client.post(f"/m/{message_id}/stop", headers=HX)
 
 
+def test_one_save_writes_the_text_so_far_of_every_running_answer(client, fake):
+    from services import generation
+    ids = [answer_id(send(client, text, model="qwen-slow")) for text in ("你好", "早上好")]
+    time.sleep(0.5)
+    generation.save_running()
+    for message_id in ids:
+        saved = Message.get_by_id(message_id)
+        assert saved.status == Message.STREAMING and saved.content.startswith("收到")
+        client.post(f"/m/{message_id}/stop", headers=HX)
+
+
 def test_stop_keeps_what_came_so_far(client, fake):
     response = send(client, "你好", model="qwen-slow")
     message_id = answer_id(response)
@@ -323,3 +335,66 @@ def test_a_pinned_conversation_stays_on_top(client, fake):
     listing = client.get("/conversations").text
     assert listing.index("置顶的对话") < listing.index("后来的对话")
     assert "取消置顶" in listing
+
+
+def test_the_sidebar_shows_fifty_conversations_and_loads_the_rest_when_scrolled(client, fake):
+    for n in range(60):
+        Conversation.create(title=f"对话{n}")
+    first = client.get("/conversations", headers=HX).text
+    assert len(re.findall(r'id="conv-\d+"', first)) == 50
+    assert "对话59" in first and "对话9<" not in first
+    assert 'hx-get="/conversations?offset=50"' in first and "intersect once" in first
+    rest = client.get("/conversations", query_string={"offset": 50}, headers=HX).text
+    assert len(re.findall(r'id="conv-\d+"', rest)) == 10
+    assert "对话0<" in rest and "offset=" not in rest
+
+
+def test_a_long_conversation_shows_its_last_forty_messages_and_loads_older_ones_on_scroll(client, fake):
+    conversation = Conversation.create(title="长对话")
+    for n in range(100):
+        Message.create(conversation=conversation, role="user", content=f"第{n}条")
+    page = client.get(f"/c/{conversation.id}").text
+    assert "第99条" in page and "第60条" in page and "第59条" not in page
+    older_url = re.search(r'hx-get="(/c/\d+/messages\?before=\d+)"', page).group(1)
+    older = client.get(older_url, headers=HX).text
+    assert "第20条" in older and "第59条" in older and "第60条" not in older
+    oldest_url = re.search(r'hx-get="(/c/\d+/messages\?before=\d+)"', older).group(1)
+    oldest = client.get(oldest_url, headers=HX).text
+    assert "第0条" in oldest and "第19条" in oldest and "/messages?before=" not in oldest
+
+
+def fts_integrity_check():
+    db.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
+    message = ask(client, "关于花店的问题")
+    rows = db.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
+                          ['"一段代码"']).fetchall()
+    assert rows == [(message.id,)]
+    assert "关于花店" in client.get("/conversations", query_string={"q": "一段代码"}).text
+
+
+def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
+    first = ask(client, "第一句")
+    question = Message.get(Message.content == "第一句")
+    client.post(f"/m/{question.id}/edit", data={"text": "改过的第一句"}, headers=HX)
+    slow = answer_id(send(client, "你好", conversation_id=first.conversation_id, model="qwen-slow"))
+    time.sleep(0.5)
+    client.post(f"/m/{slow}/stop", headers=HX)
+    fts_integrity_check()
+    assert "新对话" not in client.get("/conversations", query_string={"q": "改过的"}).text
+    assert "第一句" in client.get("/conversations", query_string={"q": "改过的"}).text
+    client.delete(f"/c/{first.conversation_id}", headers=HX)
+    fts_integrity_check()
+    assert "第一句" not in client.get("/conversations", query_string={"q": "改过的"}).text
+
+
+def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, fake):
+    ask(client, "关于天气的问题")
+    for trigger in ("insert", "delete", "update"):  # as before the index existed
+        db.execute_sql(f"DROP TRIGGER message_fts_{trigger}")
+    db.execute_sql("DROP TABLE message_fts")
+    models.create_search_index()
+    fts_integrity_check()
+    assert "关于天气" in client.get("/conversations", query_string={"q": "一段代码"}).text

@@ -31,3 +31,14 @@ def test_htmx_2_and_its_sse_extension_are_vendored():
         assert 'version:"2.' in f.read()
     with open(os.path.join(ROOT, "static", "sse.min.js")) as f:
         assert "sse-connect" in f.read()
+
+
+def test_pages_and_static_files_are_sent_gzipped_to_browsers_that_accept_it(client):
+    import gzip
+    for url in ("/", "/static/htmx.min.js", "/static/app.css"):
+        response = client.get(url, headers={"Accept-Encoding": "gzip, br"})
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in response.headers["Vary"]
+        plain = client.get(url).get_data()
+        assert gzip.decompress(response.get_data()) == plain
+    assert "Content-Encoding" not in client.get("/static/htmx.min.js").headers

@@ -1,4 +1,6 @@
-from flask import render_template
+import gzip
+
+from flask import render_template, request
 from flask_htmx import HTMX
 
 htmx = HTMX()
@@ -19,3 +21,27 @@ def sse(event, html):
     lines = html.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     data = "".join(f"data: {line}\n" for line in lines)
     return f"event: {event}\n{data}\n"
+
+
+COMPRESSIBLE = {"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"}
+_compressed_static = {}  # (path, etag) -> gzip bytes: static files are compressed once
+
+
+def compress(response):
+    """Gzip pages, fragments and static text files for browsers that accept it; never
+    event streams (each event must go out as it comes)."""
+    if (response.status_code != 200 or response.mimetype not in COMPRESSIBLE
+            or "gzip" not in request.headers.get("Accept-Encoding", "")
+            or "Content-Encoding" in response.headers):
+        return response
+    response.direct_passthrough = False  # static files: read them here
+    key = (request.path, response.get_etag()[0]) if request.endpoint == "static" else None
+    body = _compressed_static.get(key) if key else None
+    if body is None:
+        body = gzip.compress(response.get_data(), compresslevel=6)
+        if key:
+            _compressed_static[key] = body
+    response.set_data(body)
+    response.headers["Content-Encoding"] = "gzip"
+    response.vary.add("Accept-Encoding")
+    return response

@@ -16,6 +16,7 @@ bp = Blueprint("chat", __name__)
 MAX_TEXT = 100_000
 MAX_SYSTEM_PROMPT = 20_000
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+SIDEBAR_PAGE = 50  # conversations per sidebar page; more load as the list scrolls
 
 
 def get_or_404(model, id_):
@@ -24,8 +25,8 @@ def get_or_404(model, id_):
 
 def chat_context(conversation=None, query=""):
     return {"conversation": conversation,
-            "conversations": Conversation.latest(query),
-            "query": query,
+            "conversations": Conversation.latest(query, limit=SIDEBAR_PAGE),
+            "query": query, "offset": 0, "page_size": SIDEBAR_PAGE,
             "providers": provider_settings.PROVIDERS,
             "defaults": {name: provider_settings.load(name) for name in provider_settings.PROVIDERS},
             "chat_provider": provider_settings.chat_provider()}
@@ -43,11 +44,21 @@ def show(conversation_id):
                             **chat_context(conversation))
 
 
+@bp.get("/c/<int:conversation_id>/messages")
+def older_messages(conversation_id):
+    conversation = get_or_404(Conversation, conversation_id)
+    messages, has_older = conversation.recent_messages(request.args.get("before", type=int))
+    return render_template("partials/message_page.html", conversation=conversation,
+                           messages=messages, has_older=has_older)
+
+
 @bp.get("/conversations")
 def search():
     query = request.args.get("q", "").strip()[:200]
-    return render_template("partials/conversation_list.html",
-                           conversations=Conversation.latest(query), query=query)
+    offset = max(0, request.args.get("offset", 0, type=int))
+    template = "partials/conversation_page.html" if offset else "partials/conversation_list.html"
+    return render_template(template, conversations=Conversation.latest(query, offset, SIDEBAR_PAGE),
+                           query=query, offset=offset, page_size=SIDEBAR_PAGE)
 
 
 @bp.post("/c/<int:conversation_id>/title")
@@ -65,7 +76,8 @@ def rename(conversation_id):
 def pin(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
     Conversation.update(is_pinned=not conversation.is_pinned).where(Conversation.id == conversation.id).execute()
-    return render_template("partials/conversation_list.html", conversations=Conversation.latest(), query="")
+    return render_template("partials/conversation_list.html", conversations=Conversation.latest(limit=SIDEBAR_PAGE),
+                           query="", offset=0, page_size=SIDEBAR_PAGE)
 
 
 @bp.delete("/c/<int:conversation_id>")
