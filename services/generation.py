@@ -11,13 +11,14 @@ import logging
 import threading
 import time
 
-from models import Message, connection, db
+from models import Conversation, Message, connection, db
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
 SAVE_INTERVAL = 1.0
 KEEPALIVE_INTERVAL = 15.0
+TITLE_INSTRUCTION = "你是对话标题生成器。用不超过 12 个字概括用户的问题，只输出标题本身，不要引号和标点。"
 
 _running = {}
 _running_lock = threading.Lock()
@@ -102,7 +103,9 @@ class Generation:
          .execute())
         self.saved_pieces = count
 
-    def run(self, client, model, prompt, thinking):
+    def run(self, client, model, prompt, thinking, retitle=None):
+        """Stream the answer; `retitle` is (conversation id, its placeholder title) when
+        this is the conversation's first answer and it deserves a real title."""
         usage = None
         try:
             for kind, value in client.stream_chat(model, prompt, thinking=thinking):
@@ -122,6 +125,8 @@ class Generation:
                         exc.__class__.__name__, exc.detail)
             self.finish(Message.ERROR, exc.user_message)
             return
+        if retitle:
+            name_conversation(client, model, prompt[-1]["content"], *retitle)
         self.finish(Message.DONE, usage=usage)
 
 
@@ -148,7 +153,7 @@ def keep_saving():
             log.exception("saving running answers failed")
 
 
-def start(message, client, prompt, thinking=False):
+def start(message, client, prompt, thinking=False, retitle=None):
     """Start generating `message` (an assistant message in status streaming)."""
     global _saver
     generation = Generation(message.id)
@@ -157,10 +162,27 @@ def start(message, client, prompt, thinking=False):
         if _saver is None:
             _saver = threading.Thread(target=keep_saving, name="answer-saver", daemon=True)
             _saver.start()
-    thread = threading.Thread(target=generation.run, args=(client, message.model, prompt, thinking),
+    thread = threading.Thread(target=generation.run, args=(client, message.model, prompt, thinking, retitle),
                               name=f"generation-{message.id}", daemon=True)
     thread.start()
     return generation
+
+
+def name_conversation(client, model, question, conversation_id, placeholder):
+    """Replace the placeholder title (the first words) with a short one from the model,
+    unless the person renamed the conversation meanwhile. Best effort: on any failure
+    the first words stay."""
+    try:
+        answer = client.complete(model, [{"role": "system", "content": TITLE_INSTRUCTION},
+                                         {"role": "user", "content": question[:500]}])
+    except ProviderError as exc:
+        log.info("no title for conversation %s: %s", conversation_id, exc.__class__.__name__)
+        return
+    title = (answer.strip().splitlines() or [""])[0].strip(" \"'“”「」《》#*`。.！!？?：:")[:30]
+    if title:
+        with connection():
+            (Conversation.update(title=title)
+             .where((Conversation.id == conversation_id) & (Conversation.title == placeholder)).execute())
 
 
 def running(message_id):

@@ -40,7 +40,7 @@ def test_a_backup_restores_every_conversation_and_image_without_the_keys(app, cl
     monkeypatch.setenv("MOYAN_DATA_DIR", str(restored_dir))
     restored = create_app({"IMAGE_WORKER": False})
     with restored.app_context():
-        assert sorted(c.title for c in Conversation.select()) == ["第一段对话", "第二段对话"]
+        assert sorted(c.title for c in Conversation.select()) == ["收到：第一段对话", "收到：第二段对话"]
         assert Message.select().where(Message.role == "assistant", Message.status == "done").count() == 2
         assert Image.select().count() == 2
         assert Setting.get_value("dashscope_api_key") is None

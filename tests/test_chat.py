@@ -36,6 +36,11 @@ def ask(client, text="你好", **options):
     return Message.get_by_id(message_id)
 
 
+def last_stream_call(fake):
+    """The newest streamed chat request (a first answer is followed by a title call)."""
+    return [r for r in fake.requests if (r["json"] or {}).get("stream")][-1]
+
+
 def events(stream_text):
     return re.findall(r"^event: (\w+)$", stream_text, flags=re.M)
 
@@ -64,18 +69,18 @@ def test_the_finished_answer_is_saved_with_its_usage_and_rendered_as_markdown(cl
 
 def test_dashscope_gets_usage_and_an_explicit_thinking_switch(client, fake):
     ask(client, "你好")
-    body = fake.requests[-1]["json"]
+    body = last_stream_call(fake)["json"]
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
     assert body["enable_thinking"] is False
     assert body["model"] == "qwen-plus"
-    assert fake.requests[-1]["headers"]["Authorization"] == f"Bearer {DASHSCOPE_KEY}"
+    assert last_stream_call(fake)["headers"]["Authorization"] == f"Bearer {DASHSCOPE_KEY}"
 
 
 def test_the_conversation_history_and_system_prompt_are_sent(client, fake):
     first = ask(client, "第一句", system_prompt="你是一位老师。")
     ask(client, "第二句", conversation_id=first.conversation_id, system_prompt="你是一位老师。")
-    messages = fake.requests[-1]["json"]["messages"]
+    messages = last_stream_call(fake)["json"]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[0]["content"] == "你是一位老师。"
     assert messages[2]["content"] == REPLY("第一句")
@@ -83,7 +88,7 @@ def test_the_conversation_history_and_system_prompt_are_sent(client, fake):
 
 def test_reasoning_is_streamed_apart_and_saved(client, fake):
     message = ask(client, "你好", model="qwen3-32b", thinking="on")
-    assert fake.requests[-1]["json"]["enable_thinking"] is True
+    assert last_stream_call(fake)["json"]["enable_thinking"] is True
     assert message.reasoning == "让我想一想：用户在打招呼。"
     assert message.content == REPLY("你好")
     assert "思考过程" in client.get(f"/m/{message.id}").text
@@ -94,7 +99,7 @@ def test_openrouter_streams_with_keepalive_comments_and_usage(client, fake):
     assert message.status == Message.DONE
     assert message.content == REPLY("你好")
     assert message.total_tokens
-    assert fake.requests[-1]["headers"]["Authorization"] == f"Bearer {OPENROUTER_KEY}"
+    assert last_stream_call(fake)["headers"]["Authorization"] == f"Bearer {OPENROUTER_KEY}"
 
 
 def test_openrouter_reasoning_is_kept(client, fake):
@@ -191,7 +196,7 @@ def test_a_second_listener_gets_the_text_so_far_then_the_rest(client, fake):
     snapshot = stream.split("event: snapshot\n", 1)[1].split("\n\n", 1)[0]
     assert "收到" in snapshot
     assert Message.get_by_id(message_id).status == Message.DONE
-    assert len([r for r in fake.requests if r["path"].endswith("/chat/completions")]) == 1
+    assert len([r for r in fake.requests if (r["json"] or {}).get("stream")]) == 1
 
 
 def test_the_answer_is_saved_while_it_grows(client, fake):
@@ -398,3 +403,20 @@ def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, f
     models.create_search_index()
     fts_integrity_check()
     assert "关于天气" in client.get("/conversations", query_string={"q": "一段代码"}).text
+
+
+def test_the_first_exchange_names_the_conversation_with_a_short_model_call(client, fake):
+    message = ask(client, "怎样养多肉植物？")
+    title_call = fake.requests[-1]["json"]  # made after the answer, before it is done
+    assert title_call["stream"] is False and title_call["enable_thinking"] is False
+    assert "标题" in title_call["messages"][0]["content"]
+    assert Conversation.get_by_id(message.conversation_id).title == "收到：怎样养多肉植物"
+    fake.clear()
+    ask(client, "还有呢", conversation_id=message.conversation_id)
+    assert [r["json"]["stream"] for r in fake.requests] == [True]  # no second title call
+
+
+def test_a_failed_title_call_keeps_the_first_words(client, fake):
+    message = ask(client, "你好", model="qwq-plus")  # thinking-only: refuses a non-streamed call
+    assert Conversation.get_by_id(message.conversation_id).title == "你好"
+    assert message.status == Message.DONE

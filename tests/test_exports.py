@@ -20,7 +20,7 @@ def test_one_conversation_exports_as_markdown_and_json(client, fake):
     assert markdown.headers["Content-Type"].startswith("text/markdown")
     assert "attachment" in markdown.headers["Content-Disposition"]
     text = markdown.get_data(as_text=True)
-    assert text.startswith("# 你好") and "**你**" in text and "```python" in text and "系统提示词：你是老师" in text
+    assert text.startswith("# 收到：你好") and "**你**" in text and "```python" in text and "系统提示词：你是老师" in text
     data = client.get(f"/c/{cid}/export.json").get_json()
     assert data["format"] == "moyan.conversations"
     [conversation] = data["conversations"]

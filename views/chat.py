@@ -153,7 +153,8 @@ def stream(message_id):
                     yield sse(kind, str(escape(value)))
         db.connect(reuse_if_open=True)
         final = Message.get_by_id(message_id)
-        yield sse("done", render_template("partials/message.html", m=final))
+        yield sse("done", render_template("partials/message.html", m=final)
+                  + render_template("partials/conversation_item.html", c=final.conversation, oob=True))
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -247,8 +248,10 @@ def start_answer(conversation):
     answer = Message.create(conversation=conversation, role="assistant", status=Message.STREAMING,
                             provider=conversation.provider, model=model)
     prompt = generation.prompt_for(answer, conversation.system_prompt)
+    is_first_answer = [m["role"] for m in prompt if m["role"] != "system"] == ["user"]
+    retitle = (conversation.id, conversation.title) if is_first_answer else None
     generation.start(answer, provider_settings.client(conversation.provider, settings), prompt,
-                     thinking=conversation.thinking)
+                     thinking=conversation.thinking, retitle=retitle)
     return answer
 
 

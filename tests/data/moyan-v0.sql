@@ -1,0 +1,25 @@
+-- A Moyan database at schema version 0 (the first release), for the upgrade test.
+BEGIN TRANSACTION;
+CREATE TABLE "conversation" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "title" VARCHAR(255) NOT NULL, "provider" VARCHAR(255) NOT NULL, "model" VARCHAR(255) NOT NULL, "system_prompt" TEXT NOT NULL, "thinking" INTEGER NOT NULL, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL);
+INSERT INTO "conversation" VALUES(1,'旧版本的对话','dashscope','qwen-plus','你是老师',0,'2026-11-25 18:55:09.834700','2026-11-25 18:55:09.834706');
+CREATE TABLE "image" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "image_task_id" INTEGER, "index" INTEGER NOT NULL, "file" VARCHAR(255) NOT NULL, "thumbnail" VARCHAR(255) NOT NULL, "content_type" VARCHAR(255) NOT NULL, "width" INTEGER NOT NULL, "height" INTEGER NOT NULL, "prompt" TEXT NOT NULL, "negative_prompt" TEXT NOT NULL, "actual_prompt" TEXT NOT NULL, "seed" INTEGER, "model" VARCHAR(255) NOT NULL, "provider" VARCHAR(255) NOT NULL, "task_id" VARCHAR(255) NOT NULL, "request_id" VARCHAR(255) NOT NULL, "created_at" DATETIME NOT NULL, FOREIGN KEY ("image_task_id") REFERENCES "imagetask" ("id") ON DELETE SET NULL);
+INSERT INTO "image" VALUES(1,1,0,'2026/11/1-0-aaaa.png','thumbs/2026/11/1-0-aaaa.webp','image/png',1024,1024,'花店','','',NULL,'wan2.2-t2i-flash','dashscope','','','2026-11-25 18:55:09.838331');
+CREATE TABLE "imagetask" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "provider" VARCHAR(255) NOT NULL, "model" VARCHAR(255) NOT NULL, "prompt" TEXT NOT NULL, "negative_prompt" TEXT NOT NULL, "width" INTEGER NOT NULL, "height" INTEGER NOT NULL, "n" INTEGER NOT NULL, "seed" INTEGER, "prompt_extend" INTEGER NOT NULL, "watermark" INTEGER NOT NULL, "status" VARCHAR(255) NOT NULL, "task_id" VARCHAR(255) NOT NULL, "request_id" VARCHAR(255) NOT NULL, "error" TEXT NOT NULL, "polls" INTEGER NOT NULL, "next_poll_at" DATETIME NOT NULL, "created_at" DATETIME NOT NULL, "submitted_at" DATETIME, "finished_at" DATETIME);
+INSERT INTO "imagetask" VALUES(1,'dashscope','wan2.2-t2i-flash','花店','',1024,1024,1,NULL,1,0,'succeeded','abc','','',0,'2026-11-25 18:55:09.837944','2026-11-25 18:55:09.837947',NULL,NULL);
+CREATE TABLE "message" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "conversation_id" INTEGER NOT NULL, "role" VARCHAR(255) NOT NULL, "content" TEXT NOT NULL, "reasoning" TEXT NOT NULL, "status" VARCHAR(255) NOT NULL, "error" TEXT NOT NULL, "provider" VARCHAR(255) NOT NULL, "model" VARCHAR(255) NOT NULL, "prompt_tokens" INTEGER, "completion_tokens" INTEGER, "total_tokens" INTEGER, "created_at" DATETIME NOT NULL, FOREIGN KEY ("conversation_id") REFERENCES "conversation" ("id") ON DELETE CASCADE);
+INSERT INTO "message" VALUES(1,1,'user','你好','','done','','','',NULL,NULL,NULL,'2026-11-25 18:55:09.837153');
+INSERT INTO "message" VALUES(2,1,'assistant','你好！有什么可以帮你？','','done','','','qwen-plus',10,20,30,'2026-11-25 18:55:09.837515');
+CREATE TABLE "setting" ("key" VARCHAR(255) NOT NULL PRIMARY KEY, "value" TEXT NOT NULL);
+INSERT INTO "setting" VALUES('dashscope_text_model','qwen-max');
+CREATE INDEX "conversation_updated_at" ON "conversation" ("updated_at");
+CREATE INDEX "imagetask_status" ON "imagetask" ("status");
+CREATE INDEX "imagetask_task_id" ON "imagetask" ("task_id");
+CREATE INDEX "image_image_task_id" ON "image" ("image_task_id");
+CREATE INDEX "image_model" ON "image" ("model");
+CREATE INDEX "message_conversation_id" ON "message" ("conversation_id");
+DELETE FROM "sqlite_sequence";
+INSERT INTO "sqlite_sequence" VALUES('conversation',1);
+INSERT INTO "sqlite_sequence" VALUES('message',2);
+INSERT INTO "sqlite_sequence" VALUES('imagetask',1);
+INSERT INTO "sqlite_sequence" VALUES('image',1);
+COMMIT;
