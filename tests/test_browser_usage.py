@@ -33,3 +33,11 @@ def test_the_charts_show_and_fit_a_phone_screen(page, live_server):
     expect(charts.first.locator("g.bar")).to_have_count(7)
     assert charts.first.bounding_box()["width"] <= 375
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+
+def test_the_header_keeps_every_link_on_one_line_on_a_phone(page, live_server):
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(live_server.url + "/")  # the chat page adds the sidebar button
+    heights = page.locator("header a").evaluate_all("links => links.map(a => a.getBoundingClientRect().height)")
+    assert max(heights) < 40, heights
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
