@@ -12,7 +12,7 @@ from services.markdown import render as render_markdown
 from services import access
 from services.images import Painter
 from views import access as access_views
-from views import alert, chat, compress, exports, htmx, images, settings
+from views import alert, chat, compress, exports, htmx, images, settings, usage
 
 
 def config_from_env():
@@ -75,7 +75,7 @@ def create_app(config=None):
     app.after_request(compress)
 
     htmx.init_app(app)
-    for bp in (access_views.bp, chat.bp, exports.bp, images.bp, settings.bp):
+    for bp in (access_views.bp, chat.bp, exports.bp, images.bp, settings.bp, usage.bp):
         app.register_blueprint(bp)
     app.extensions["painter"] = Painter(app)
     if app.config.get("IMAGE_WORKER", True):

@@ -4,7 +4,7 @@ import os
 from contextlib import contextmanager
 
 from peewee import (SQL, BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
-                    IntegerField, Model, TextField)
+                    IntegerField, Model, TextField, fn)
 from playhouse.db_url import connect
 from playhouse.migrate import SqliteMigrator, migrate
 from playhouse.sqlite_ext import AutoIncrementField
@@ -166,6 +166,19 @@ class Message(BaseModel):
         query = query.where(cls.status == cls.STREAMING)
         return query.where(cls.id.in_(ids)).execute() if ids else query.execute()
 
+    @classmethod
+    def tokens_per_day(cls, since):
+        """Token sums and answer counts per day ('YYYY-MM-DD') and model, for answers since
+        `since` that reported usage; answers without usage (stopped, failed) are left out."""
+        day = fn.date(cls.created_at).coerce(False)  # the text, not a datetime
+        return list(cls.select(day.alias("day"), cls.model,
+                               fn.COALESCE(fn.SUM(cls.prompt_tokens), 0).alias("prompt_tokens"),
+                               fn.COALESCE(fn.SUM(cls.completion_tokens), 0).alias("completion_tokens"),
+                               fn.SUM(cls.total_tokens).alias("total_tokens"),
+                               fn.COUNT(cls.id).alias("answers"))
+                    .where((cls.role == "assistant") & (cls.total_tokens > 0) & (cls.created_at >= since))
+                    .group_by(day, cls.model).order_by(day, cls.model).dicts())
+
 
 class ImageTask(BaseModel):
     """One painting request: a Wan async task, or one OpenRouter image call."""
@@ -264,6 +277,14 @@ class Image(BaseModel):
     @classmethod
     def model_names(cls):
         return [row.model for row in cls.select(cls.model).distinct().order_by(cls.model)]
+
+    @classmethod
+    def count_per_day(cls, since):
+        """Pictures kept per day ('YYYY-MM-DD') and model since `since`."""
+        day = fn.date(cls.created_at).coerce(False)  # the text, not a datetime
+        return list(cls.select(day.alias("day"), cls.model, fn.COUNT(cls.id).alias("images"))
+                    .where(cls.created_at >= since)
+                    .group_by(day, cls.model).order_by(day, cls.model).dicts())
 
 
 class LoginFailure(BaseModel):

@@ -1,0 +1,113 @@
+"""The usage page's numbers: totals per model, and bar charts laid out for inline SVG."""
+import datetime
+import math
+
+from models import Image, Message
+
+RANGES = (7, 30, 90)
+DEFAULT_DAYS = 30
+# Tailwind's teal, amber, indigo, rose, lime, sky, purple and stone 600/700: readable on white.
+PALETTE = ("#0f766e", "#d97706", "#4f46e5", "#e11d48", "#65a30d", "#0284c7", "#9333ea", "#78716c")
+WIDTH, HEIGHT = 600, 280
+LEFT, RIGHT, TOP, BOTTOM = 52, 24, 12, 32  # room for the tick labels and the dates
+MAX_DATE_LABELS = 7
+
+
+def report(days):
+    """Totals and charts for the last `days` days, today included."""
+    today = datetime.date.today()
+    dates = [today - datetime.timedelta(days=n) for n in range(days - 1, -1, -1)]
+    since = datetime.datetime.combine(dates[0], datetime.time.min)
+    tokens = Message.tokens_per_day(since)
+    images = Image.count_per_day(since)
+    token_totals = totals(tokens, ("answers", "prompt_tokens", "completion_tokens", "total_tokens"))
+    image_totals = totals(images, ("images",))
+    return {"token_totals": token_totals, "token_chart": chart(dates, tokens, token_totals, "tokens"),
+            "image_totals": image_totals, "image_chart": chart(dates, images, image_totals, "张")}
+
+
+def model_name(row):
+    return row["model"] or "（未知模型）"
+
+
+def totals(rows, keys):
+    """Sums of `keys` per model, biggest first (the last key decides) each with its colour,
+    and over all models."""
+    by_model = {}
+    for row in rows:
+        sums = by_model.setdefault(model_name(row), dict.fromkeys(keys, 0))
+        for key in keys:
+            sums[key] += row[key]
+    models = sorted(by_model.items(), key=lambda item: -item[1][keys[-1]])
+    models = [{"model": name, "colour": PALETTE[i % len(PALETTE)], **sums}
+              for i, (name, sums) in enumerate(models)]
+    return {"models": models, "overall": {key: sum(m[key] for m in models) for key in keys},
+            "value_key": keys[-1]}
+
+
+def chart(dates, rows, model_totals, unit):
+    """One bar per day stacking one segment per model, in viewBox coordinates."""
+    key = model_totals["value_key"]
+    colours = {m["model"]: m["colour"] for m in model_totals["models"]}
+    order = list(colours)
+    per_day = {}
+    for row in rows:
+        per_day.setdefault(row["day"], []).append((model_name(row), row[key]))
+    day_values = [per_day.get(day.isoformat(), []) for day in dates]
+    day_totals = [sum(value for _, value in values) for values in day_values]
+    ticks = nice_ticks(max(day_totals))
+    scale = (HEIGHT - TOP - BOTTOM) / ticks[-1]
+    slot = (WIDTH - LEFT - RIGHT) / len(dates)
+    label_every = next(n for n in (1, 2, 5, 10, 15, 30) if len(dates) / n <= MAX_DATE_LABELS)
+    bars = []
+    for index, (day, values) in enumerate(zip(dates, day_values)):
+        values = sorted(values, key=lambda item: order.index(item[0]))
+        top = HEIGHT - BOTTOM
+        segments = []
+        for model, value in values:
+            top -= value * scale
+            segments.append({"y": round(top, 1), "height": round(value * scale, 1), "fill": colours[model]})
+        x = LEFT + index * slot
+        is_labelled = (len(dates) - 1 - index) % label_every == 0
+        bars.append({"slot_x": round(x, 1), "slot_width": round(slot, 1),
+                     "x": round(x + slot * 0.15, 1), "width": round(slot * 0.7, 1),
+                     "centre": round(x + slot / 2, 1), "label": short_date(day) if is_labelled else "",
+                     "segments": segments, "title": bar_title(day, values, unit)})
+    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP,
+            "bottom": HEIGHT - BOTTOM, "bars": bars,
+            "ticks": [{"y": round(HEIGHT - BOTTOM - t * scale, 1), "label": short_number(t)} for t in ticks],
+            "summary": summary(dates, day_totals, unit)}
+
+
+def short_date(day):
+    return f"{day.month}/{day.day}"
+
+
+def bar_title(day, values, unit):
+    if not values:
+        return f"{short_date(day)}：0 {unit}"
+    parts = "；".join(f"{model} {value:,}" for model, value in values)
+    return f"{short_date(day)}：{sum(v for _, v in values):,} {unit}（{parts}）"
+
+
+def summary(dates, day_totals, unit):
+    busiest = max(range(len(dates)), key=lambda i: day_totals[i])
+    day = dates[busiest]
+    return (f"最近 {len(dates)} 天每天的用量柱状图，共 {sum(day_totals):,} {unit}，"
+            f"最多的一天是 {day.month} 月 {day.day} 日，{day_totals[busiest]:,} {unit}")
+
+
+def nice_ticks(maximum, steps=4):
+    """From 0 in about `steps` round steps (1, 2 or 5 times a power of ten) to at least `maximum`."""
+    raw = max(maximum, 1) / steps
+    magnitude = 10 ** max(0, math.floor(math.log10(raw)))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return list(range(0, math.ceil(max(maximum, 1) / step) * step + 1, step))
+
+
+def short_number(n):
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1000:
+        return f"{n / 1000:g}k"
+    return str(n)
