@@ -3,8 +3,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
+from peewee import SqliteDatabase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -103,6 +105,17 @@ class LiveServer:
     def read_log(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
+
+
+@contextmanager
+def live_db(page, live_server):
+    """The live server's database, for making rows directly (its first page creates it)."""
+    from models import MODELS
+    page.goto(live_server.url + "/")
+    database = SqliteDatabase(live_server.env["MOYAN_DATA_DIR"] + "/moyan.db",
+                              pragmas={"busy_timeout": 10000})
+    with database.bind_ctx(MODELS), database.connection_context():
+        yield
 
 
 @pytest.fixture

@@ -202,15 +202,15 @@ def make_images(count, model="wan2.2-t2i-flash", prompt="花店"):
                          provider="dashscope") for i in range(count)]
 
 
-def test_the_gallery_pages_newest_first_and_loads_more_when_revealed(client):
+def test_the_gallery_pages_newest_first_and_loads_more_when_scrolled_to(client):
     images = make_images(45)
     first = client.get("/gallery").text
     assert first.count('class="gallery-item') == 40
     assert first.index(f"/gallery/{images[-1].id}\"") < first.index(f"/gallery/{images[-2].id}\"")
-    assert 'hx-trigger="revealed"' in first
+    assert 'hx-trigger="intersect once"' in first
     more = client.get(f"/gallery?before={images[5].id}", headers=HX).text
     assert more.count('class="gallery-item') == 5
-    assert 'hx-trigger="revealed"' not in more
+    assert 'hx-trigger="intersect once"' not in more
 
 
 def test_the_gallery_filters_by_prompt_text_and_model(client):
