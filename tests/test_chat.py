@@ -4,6 +4,7 @@ import time
 from urllib.parse import quote
 
 import pytest
+from markupsafe import escape
 
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
 from fake_upstream import REPLY
@@ -313,3 +314,13 @@ def test_an_answer_interrupted_by_a_restart_is_marked(app, client, fake):
     assert events(stream) == ["done"]
     assert Message.get_by_id(message.id).status == Message.INTERRUPTED
     assert "重新生成" in stream
+
+
+def test_streamed_tokens_are_escaped_so_no_tag_or_htmx_attribute_reaches_the_page(client, fake):
+    payload = '<div hx-get="/x" hx-trigger="load">'
+    stream = read_stream(client, answer_id(send(client, payload)))
+    pieces = ["\n".join(line[len("data: "):] for line in event.splitlines()[1:])
+              for event in stream.split("\n\n") if event.startswith("event: content\n")]
+    assert len(pieces) > 5
+    assert str(escape(REPLY(payload))).endswith("".join(pieces))  # the start may be in the snapshot
+    assert not any("<" in piece or '"' in piece for piece in pieces)
