@@ -324,3 +324,21 @@ def test_streamed_tokens_are_escaped_so_no_tag_or_htmx_attribute_reaches_the_pag
     assert len(pieces) > 5
     assert str(escape(REPLY(payload))).endswith("".join(pieces))  # the start may be in the snapshot
     assert not any("<" in piece or '"' in piece for piece in pieces)
+
+
+@pytest.mark.parametrize("method, url", [
+    ("GET", "/c/{id}"), ("POST", "/c/{id}/title"), ("POST", "/c/{id}/options"), ("DELETE", "/c/{id}"),
+    ("GET", "/m/{id}"), ("GET", "/m/{id}/edit"), ("POST", "/m/{id}/edit"), ("POST", "/m/{id}/stop"),
+    ("POST", "/m/{id}/regenerate"), ("GET", "/m/{id}/stream"),
+])
+def test_an_id_too_big_for_the_database_is_not_found(client, method, url):
+    response = client.open(url.format(id=2**63), method=method, data={"text": "你好"}, headers=HX)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("conversation_id", [str(2**63), "-1", "1.0", "abc"])
+def test_sending_to_a_conversation_that_cannot_exist_is_not_found(client, fake, conversation_id):
+    response = send(client, "你好", conversation_id=conversation_id)
+    assert response.status_code == 404
+    assert Message.select().count() == 0
+    assert not fake.requests
