@@ -25,6 +25,11 @@ new MutationObserver(records => {
 """
 
 
+# Tokens are escaped one by one, whatever they hold: the breakouts and htmx's own attributes
+# stand for all the payloads here (each one streams for a while).
+STREAMED = BREAKOUTS + [p for p in PAYLOADS if ("hx-" in p or "sse-" in p) and p not in BREAKOUTS]
+
+
 def page_title(title):
     return " ".join(f"{title} · 墨言 Moyan".split())
 
@@ -33,10 +38,10 @@ def user_texts(page):
     return page.locator("article:not(.answer) > div:first-child").all_text_contents()
 
 
-def test_an_answer_echoing_every_payload_never_runs_while_streaming_or_after(page, live_server):
+def test_an_answer_echoing_payloads_never_runs_while_streaming_or_after(page, live_server):
     watch(page)
     page.add_init_script(WATCH_STREAM)
-    text = joined()
+    text = joined(STREAMED)
     page.goto(live_server.url + "/")
     page.get_by_label("消息").fill(text)
     page.get_by_label("消息").press("Enter")
@@ -56,22 +61,22 @@ def test_saved_messages_answers_and_system_prompts_never_run(page, live_server):
     watch(page)
     with live_db(page, live_server):
         conversation = Conversation.create(title="全部", system_prompt=joined(), model="qwen-plus")
-        for payload in PAYLOADS:
+        for payload in PAYLOADS + [joined()]:  # each alone, then all in one Markdown text
             Message.create(conversation=conversation, role="user", content=payload)
             Message.create(conversation=conversation, role="assistant", content=REPLY(payload),
                            reasoning=payload, error=payload, status=Message.ERROR,
                            provider="dashscope", model="qwen-plus")
     page.goto(f"{live_server.url}/c/{conversation.id}")
     expect(page.get_by_label("系统提示词")).to_have_value(joined())
-    assert user_texts(page) == PAYLOADS
-    expect(page.locator(".markdown")).to_have_count(len(PAYLOADS))
+    assert user_texts(page) == PAYLOADS + [joined()]
+    expect(page.locator(".markdown")).to_have_count(len(PAYLOADS) + 1)
     assert_nothing_ran(page, "conversation page")
-    edit_boxes = page.get_by_label("修改消息")
-    for count in range(1, len(PAYLOADS) + 1):
-        page.get_by_role("button", name="编辑").first.click()
-        expect(edit_boxes).to_have_count(count)
-    assert edit_boxes.evaluate_all("boxes => boxes.map(box => box.value)") == PAYLOADS
-    assert_nothing_ran(page, "edit boxes")
+    for payload in BREAKOUTS:
+        article = page.locator("article", has=page.get_by_text(payload, exact=True)).first
+        article.get_by_role("button", name="编辑").click()
+        expect(page.get_by_label("修改消息")).to_have_value(payload)
+        assert_nothing_ran(page, f"edit box: {payload!r}")
+        page.get_by_role("button", name="取消").click()
 
 
 def test_conversation_titles_never_run_in_the_sidebar_or_the_window_title(page, live_server):
@@ -98,7 +103,7 @@ def test_a_title_typed_into_the_rename_box_never_runs(page, live_server):
         conversation_id = Conversation.create(title="改名前").id
     page.goto(live_server.url + "/")
     item = page.locator(f"#conv-{conversation_id}")
-    for payload in PAYLOADS:
+    for payload in BREAKOUTS:
         page.prompt_answers.append(payload)
         item.get_by_role("button", name="重命名").click()
         expect(item.locator("a")).to_have_text(" ".join(payload.split()))
