@@ -33,8 +33,12 @@ MARKDOWN = (MarkdownIt("commonmark", {"html": False, "linkify": False, "highligh
             .enable(["table", "strikethrough"]))
 
 
+def clean(html):
+    """Only the tags and attributes Markdown makes: no event handlers, no script URLs, and no
+    hx-*/sse-* attributes, which htmx would act on once the HTML is in the page."""
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+
+
 def render(text):
-    html = MARKDOWN.render(text or "")
-    return Markup(nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                            url_schemes={"http", "https", "mailto"},
-                            link_rel="noopener noreferrer nofollow"))
+    return Markup(clean(MARKDOWN.render(text or "")))

@@ -4,10 +4,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
+from peewee import SqliteDatabase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -53,6 +56,19 @@ def app(fake, tmp_path, monkeypatch):
     app = create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0})
     yield app
     app.extensions["painter"].stop()
+    end_generations()
+
+
+def end_generations(seconds=10):
+    """Stop what a test left generating and wait for its threads: they write through the
+    one database object, which the next test points at its own file."""
+    from services import generation
+    for running in list(generation._running.values()):
+        running.stop()
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread.name.startswith(("generation-", "openrouter-image-")):
+            thread.join(max(0, deadline - time.monotonic()))
 
 
 @pytest.fixture
@@ -128,6 +144,17 @@ class LiveServer:
     def read_log(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
+
+
+@contextmanager
+def live_db(page, live_server):
+    """The live server's database, for making rows directly (its first page creates it)."""
+    from models import MODELS
+    page.goto(live_server.url + "/")
+    database = SqliteDatabase(live_server.env["MOYAN_DATA_DIR"] + "/moyan.db",
+                              pragmas={"busy_timeout": 10000})
+    with database.bind_ctx(MODELS), database.connection_context():
+        yield
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 import pytest
 from playwright.sync_api import expect
 
+from conftest import live_db
+from models import Image, ImageTask
+
 pytestmark = pytest.mark.browser
 
 
@@ -58,3 +61,16 @@ def test_the_gallery_detail_paint_again_and_delete(page, live_server):
     page.get_by_role("button", name="删除").click()
     expect(page).to_have_url(live_server.url + "/gallery")
     expect(page.get_by_text("图库还是空的")).to_be_visible()
+
+
+def test_the_gallery_shows_more_pictures_as_you_scroll_down(page, live_server):
+    with live_db(page, live_server):
+        task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", status=ImageTask.SUCCEEDED)
+        for i in range(45):
+            Image.create(task=task, index=i, file=f"x/{i}.png", thumbnail=f"thumbs/x/{i}.webp",
+                         width=64, height=64, prompt=f"花店 {i}", model=task.model, provider="dashscope")
+    page.goto(live_server.url + "/gallery")
+    expect(page.locator(".gallery-item")).to_have_count(40)
+    page.locator(".gallery-item").nth(39).hover()
+    page.mouse.wheel(0, 20_000)  # the grid scrolls inside <main>, not the window
+    expect(page.locator(".gallery-item")).to_have_count(45)

@@ -4,6 +4,7 @@ import time
 from urllib.parse import quote
 
 import pytest
+from markupsafe import escape
 
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
 from fake_upstream import REPLY
@@ -420,3 +421,31 @@ def test_a_failed_title_call_keeps_the_first_words(client, fake):
     message = ask(client, "你好", model="qwq-plus")  # thinking-only: refuses a non-streamed call
     assert Conversation.get_by_id(message.conversation_id).title == "你好"
     assert message.status == Message.DONE
+
+
+def test_streamed_tokens_are_escaped_so_no_tag_or_htmx_attribute_reaches_the_page(client, fake):
+    payload = '<div hx-get="/x" hx-trigger="load">'
+    stream = read_stream(client, answer_id(send(client, payload)))
+    pieces = ["\n".join(line[len("data: "):] for line in event.splitlines()[1:])
+              for event in stream.split("\n\n") if event.startswith("event: content\n")]
+    assert len(pieces) > 5
+    assert str(escape(REPLY(payload))).endswith("".join(pieces))  # the start may be in the snapshot
+    assert not any("<" in piece or '"' in piece for piece in pieces)
+
+
+@pytest.mark.parametrize("method, url", [
+    ("GET", "/c/{id}"), ("POST", "/c/{id}/title"), ("POST", "/c/{id}/options"), ("DELETE", "/c/{id}"),
+    ("GET", "/m/{id}"), ("GET", "/m/{id}/edit"), ("POST", "/m/{id}/edit"), ("POST", "/m/{id}/stop"),
+    ("POST", "/m/{id}/regenerate"), ("GET", "/m/{id}/stream"),
+])
+def test_an_id_too_big_for_the_database_is_not_found(client, method, url):
+    response = client.open(url.format(id=2**63), method=method, data={"text": "你好"}, headers=HX)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("conversation_id", [str(2**63), "-1", "1.0", "abc"])
+def test_sending_to_a_conversation_that_cannot_exist_is_not_found(client, fake, conversation_id):
+    response = send(client, "你好", conversation_id=conversation_id)
+    assert response.status_code == 404
+    assert Message.select().count() == 0
+    assert not fake.requests

@@ -201,15 +201,15 @@ def make_images(count, model="wan2.2-t2i-flash", prompt="花店"):
                          provider="dashscope") for i in range(count)]
 
 
-def test_the_gallery_pages_newest_first_and_loads_more_when_revealed(client):
+def test_the_gallery_pages_newest_first_and_loads_more_when_scrolled_to(client):
     images = make_images(45)
     first = client.get("/gallery").text
     assert first.count('class="gallery-item') == 40
     assert first.index(f"/gallery/{images[-1].id}\"") < first.index(f"/gallery/{images[-2].id}\"")
-    assert 'hx-trigger="revealed"' in first
+    assert 'hx-trigger="intersect once"' in first
     more = client.get(f"/gallery?before={images[5].id}", headers=HX).text
     assert more.count('class="gallery-item') == 5
-    assert 'hx-trigger="revealed"' not in more
+    assert 'hx-trigger="intersect once"' not in more
 
 
 def test_the_gallery_filters_by_prompt_text_and_model(client):
@@ -254,3 +254,24 @@ def test_images_are_served_with_their_type_and_long_caching(client, fake):
 @pytest.mark.parametrize("path", ["../moyan.db", "..%2Fmoyan.db", "/etc/passwd", "x/../../moyan.db"])
 def test_files_outside_the_image_folder_are_refused(client, path):
     assert client.get(f"/files/{path}", follow_redirects=True).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/gallery/{id}", "/images/tasks/{id}"])
+def test_an_id_too_big_for_the_database_is_not_found(client, url):
+    assert client.get(url.format(id=2**63)).status_code == 404
+
+
+def test_paint_again_from_a_picture_that_cannot_exist_shows_an_empty_form(client):
+    response = client.get(f"/images?from={2**63}")
+    assert response.status_code == 200
+    assert "></textarea>" in response.text
+
+
+def test_deleting_a_picture_that_cannot_exist_is_not_found(client):
+    assert client.delete(f"/gallery/{2**63}", headers=HX).status_code == 404
+
+
+@pytest.mark.parametrize("before", [str(2**63), "-1", "abc"])
+def test_the_gallery_ignores_a_position_that_cannot_exist(client, before):
+    make_images(2)
+    assert client.get(f"/gallery?before={before}", headers=HX).text.count('class="gallery-item') == 2

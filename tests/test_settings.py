@@ -58,6 +58,11 @@ def test_the_saved_key_can_be_removed(client):
     ({"text_model": "qwen plus"}, "模型名称"),
     ({"region": "mars"}, "请选择一个地域"),
     ({"region": "custom", "base_url": "ftp://x"}, "http://"),
+    ({"region": "custom", "base_url": "http://[::1"}, "http://"),
+    ({"region": "custom", "base_url": "http://example.com:99999"}, "http://"),
+    ({"region": "custom", "base_url": "http://:8080/v1"}, "http://"),
+    ({"region": "custom", "base_url": "http://exa mple.com"}, "http://"),
+    ({"region": "custom", "base_url": "http://example.com/\x00"}, "http://"),
 ])
 def test_a_wrong_field_is_explained_next_to_it_and_nothing_is_saved(client, fields, sentence):
     response = save(client, "dashscope", **{"region": "cn", **fields})
@@ -127,3 +132,10 @@ def test_test_connection_uses_what_is_typed_before_saving(client, fake):
         "api_key": "sk-or-v1-wrong-typed-0000", "base_url": fake.openrouter_base}).text
     assert "OpenRouter API Key 无效" in html
     assert Setting.get_value("openrouter_api_key") is None
+
+
+def test_test_connection_refuses_a_broken_address_without_trying_it(client, fake):
+    response = client.post("/settings/openrouter/test", data={"base_url": "http://[::1"}, headers=HX)
+    assert response.status_code == 200
+    assert "http://" in response.text
+    assert not fake.requests

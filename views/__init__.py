@@ -1,9 +1,25 @@
 import gzip
 
-from flask import render_template, request
+from flask import abort, render_template, request
 from flask_htmx import HTMX
 
 htmx = HTMX()
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger one cannot even be looked up
+
+
+def to_id(value):
+    """`value` as a row id, or None when it cannot be one."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+def get_or_404(model, value):
+    row_id = to_id(value)
+    return (model.get_or_none(model.id == row_id) if row_id else None) or abort(404)
 
 
 def page_or_fragment(page, fragment, **context):

@@ -2,14 +2,13 @@
 import re
 from urllib.parse import unquote
 
-from flask import (Blueprint, Response, abort, render_template, request, stream_with_context,
-                   url_for)
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from markupsafe import escape
 
 from models import Conversation, Message, db
 from services import generation
 from services import settings as provider_settings
-from views import alert, htmx, page_or_fragment, sse
+from views import alert, get_or_404, htmx, page_or_fragment, sse
 
 bp = Blueprint("chat", __name__)
 
@@ -17,10 +16,6 @@ MAX_TEXT = 100_000
 MAX_SYSTEM_PROMPT = 20_000
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 SIDEBAR_PAGE = 50  # conversations per sidebar page; more load as the list scrolls
-
-
-def get_or_404(model, id_):
-    return model.get_or_none(model.id == id_) or abort(404)
 
 
 def chat_context(conversation=None, query=""):

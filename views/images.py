@@ -2,12 +2,12 @@
 import random
 import re
 
-from flask import Blueprint, abort, current_app, render_template, request, send_from_directory, url_for
+from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
 
 from models import Image, ImageTask
 from services import images as painting
 from services import settings as provider_settings
-from views import page_or_fragment
+from views import get_or_404, page_or_fragment, to_id
 
 bp = Blueprint("images", __name__)
 
@@ -20,10 +20,6 @@ MAX_PROMPT, MAX_NEGATIVE = 800, 500
 MAX_SEED = 2_147_483_647
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 PAGE_SIZE = 40
-
-
-def get_or_404(model, id_):
-    return model.get_or_none(model.id == id_) or abort(404)
 
 
 def form_context(values, errors=None):
@@ -54,7 +50,7 @@ def values_of(image):
 
 @bp.get("/images")
 def page():
-    source = request.args.get("from", type=int)
+    source = to_id(request.args.get("from"))
     values = values_of(get_or_404(Image, source)) if source else default_values()
     return render_template("images.html", tasks=ImageTask.recent(), **form_context(values))
 
@@ -83,7 +79,7 @@ def task(task_id):
 def gallery():
     query = request.args.get("q", "").strip()[:200]
     model = request.args.get("model", "").strip()[:128]
-    images = Image.page(query, model, request.args.get("before", type=int), PAGE_SIZE)
+    images = Image.page(query, model, to_id(request.args.get("before")), PAGE_SIZE)
     return page_or_fragment("gallery.html", "partials/gallery_page.html", images=images, query=query,
                             model=model, models=Image.model_names(), page_size=PAGE_SIZE)
 

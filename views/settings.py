@@ -155,5 +155,10 @@ def read_provider_form(name):
 
 
 def is_http_url(url):
-    parsed = urlparse(url)
-    return parsed.scheme in ("http", "https") and bool(parsed.netloc) and len(url) <= 300
+    try:
+        parsed = urlparse(url)
+        parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:  # also "Invalid IPv6 URL", for an unclosed [
+        return False
+    return (parsed.scheme in ("http", "https") and bool(parsed.hostname) and len(url) <= 300
+            and url.isprintable() and " " not in url)
