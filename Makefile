@@ -20,6 +20,7 @@ bench: $(VENV)/.bench chromium
 
 # Rebuild static/app.css after changing classes in templates/, partials/ or static/app.js.
 css: $(VENV)/.dev
+	$(BIN)/python static/src/pygments_css.py > static/src/pygments.css
 	$(BIN)/tailwindcss -i static/src/app.css -o static/app.css --minify
 
 # The database and every picture in backups/moyan-DATE.tar.gz (API keys left out).

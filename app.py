@@ -12,7 +12,7 @@ from services.markdown import render as render_markdown
 from services import access
 from services.images import Painter
 from views import access as access_views
-from views import alert, chat, compress, exports, htmx, images, settings, usage
+from views import alert, chat, compress, current_theme, exports, htmx, images, settings, usage
 
 
 def config_from_env():
@@ -71,7 +71,8 @@ def create_app(config=None):
     app.before_request(access.protect)
     app.after_request(access.add_security_headers)
     app.teardown_request(models.close_db)
-    app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set)
+    app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set,
+                                 current_theme=current_theme)
     app.after_request(compress)
 
     htmx.init_app(app)

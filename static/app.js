@@ -168,3 +168,22 @@
     navigator.clipboard.writeText(text).then(function () { copied(button); });
   });
 })();
+
+(function () {
+  "use strict";
+
+  // The theme button cycles system → light → dark; the choice is kept in a cookie so the
+  // server renders the page in it next time (no flash of the other theme).
+  var ORDER = ["system", "light", "dark"];
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("#theme-toggle");
+    if (!button) return;
+    var root = document.documentElement;
+    var next = ORDER[(ORDER.indexOf(root.dataset.theme) + 1) % ORDER.length];
+    root.dataset.theme = next;
+    document.cookie = "theme=" + next + "; path=/; max-age=31536000; SameSite=Lax";
+    var label = button.dataset["label" + next[0].toUpperCase() + next.slice(1)];
+    button.setAttribute("aria-label", label);
+    button.title = label;
+  });
+})();

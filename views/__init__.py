@@ -22,6 +22,15 @@ def get_or_404(model, value):
     return (model.get_or_none(model.id == row_id) if row_id else None) or abort(404)
 
 
+THEMES = ("system", "light", "dark")
+
+
+def current_theme():
+    """The colour theme the person picked (a cookie set by static/app.js), else the system's."""
+    theme = request.cookies.get("theme")
+    return theme if theme in THEMES else "system"
+
+
 def page_or_fragment(page, fragment, **context):
     wants_fragment = htmx and not htmx.boosted and not htmx.history_restore_request
     return render_template(fragment if wants_fragment else page, **context)

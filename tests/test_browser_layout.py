@@ -1,0 +1,94 @@
+"""Every page at phone, tablet and desktop width, in the light and the dark theme: nothing
+overflows sideways and every control is on screen (or in a drawer or a row that scrolls).
+The desktop and phone shots of the chat, painting and gallery pages go to the README."""
+import os
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = {"phone": (375, 812), "tablet": (768, 1024), "desktop": (1440, 900)}
+README_SHOTS = os.path.join(ROOT, "docs", "screenshots")
+
+OFF_SCREEN_CONTROLS = """() => {
+  const width = window.innerWidth;
+  const scrollsSideways = (el) => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const style = getComputedStyle(p);
+      if (/(auto|scroll)/.test(style.overflowX) && p.scrollWidth > p.clientWidth) return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll("a, button, input, select, textarea, summary")]
+    .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
+    .filter((el) => { const r = el.getBoundingClientRect(); return r.left < -1 || r.right > width + 1; })
+    .filter((el) => !scrollsSideways(el))
+    .map((el) => el.outerHTML.slice(0, 120));
+}"""
+
+
+@pytest.fixture
+def filled(live_server):
+    """A conversation with a finished answer, and a painted picture."""
+    session = live_server.session()
+    sent = session.post(live_server.url + "/send", data={"text": "用 Python 打个招呼", "provider": "dashscope"})
+    message_id = re.findall(r'id="msg-(\d+)"', sent.text)[-1]
+    session.get(f"{live_server.url}/m/{message_id}/stream", timeout=30).close()
+    session.post(live_server.url + "/images", data={"prompt": "一间有着精致窗户的花店", "size": "1024*1024", "n": "2",
+                                                    "provider": "dashscope", "model": "wan2.2-t2i-flash"})
+    return {"conversation": sent.headers["HX-Push-Url"]}
+
+
+def shoot(page, name, is_readme):
+    folder = README_SHOTS if is_readme else os.path.join(ROOT, "test-results", "layout")
+    os.makedirs(folder, exist_ok=True)
+    page.screenshot(path=os.path.join(folder, f"{name}.png"))
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_pages_fit_and_every_control_is_reachable(browser, live_server, filled, device, theme):
+    width, height = WIDTHS[device]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.add_cookies([{"name": "theme", "value": theme, "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    pages = {"chat": filled["conversation"], "images": "/images", "gallery": "/gallery",
+             "settings": "/settings", "usage": "/usage"}
+    for name, path in pages.items():
+        page.goto(live_server.url + path)
+        if name == "images":
+            expect(page.locator(".image-task img")).to_have_count(2, timeout=20_000)
+        if name == "chat":
+            expect(page.locator("article.answer pre.highlight")).to_be_visible()
+        assert page.evaluate("document.documentElement.dataset.theme") == theme
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} overflows"
+        assert page.evaluate(OFF_SCREEN_CONTROLS) == [], name
+        shoot(page, f"{name}-{device}-{theme}", is_readme=theme == "light" and device != "tablet"
+              and name in ("chat", "images", "gallery"))
+    if device == "phone":
+        page.goto(live_server.url + filled["conversation"])
+        page.get_by_role("button", name="打开对话列表").click()
+        expect(page.get_by_role("link", name="＋ 新对话")).to_be_in_viewport()
+        expect(page.get_by_label("搜索对话")).to_be_in_viewport()
+        assert page.evaluate(OFF_SCREEN_CONTROLS) == []
+        shoot(page, f"drawer-{theme}", is_readme=False)
+    context.close()
+
+
+def test_the_theme_button_switches_and_remembers(page, live_server):
+    page.goto(live_server.url + "/")
+    assert page.evaluate("document.documentElement.dataset.theme") == "system"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.locator("#theme-toggle").click()  # light
+    page.locator("#theme-toggle").click()  # dark
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    dark_background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert dark_background != background
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(page.locator("#theme-toggle")).to_have_attribute("aria-label", re.compile("深色"))
