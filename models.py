@@ -135,11 +135,16 @@ class Message(BaseModel):
     prompt_tokens = IntegerField(null=True)
     completion_tokens = IntegerField(null=True)
     total_tokens = IntegerField(null=True)
+    image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
     created_at = DateTimeField(default=now)
 
     @property
     def is_streaming(self):
         return self.status == self.STREAMING
+
+    @property
+    def image_task(self):
+        return ImageTask.get_or_none(ImageTask.id == self.image_task_id) if self.image_task_id else None
 
     @classmethod
     def matching(cls, query):
@@ -298,8 +303,12 @@ def add_conversation_pin():
     migrate(SqliteMigrator(db).add_column("conversation", "is_pinned", BooleanField(default=False)))
 
 
+def add_message_image_task():
+    migrate(SqliteMigrator(db).add_column("message", "image_task_id", IntegerField(null=True)))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = [add_conversation_pin]
+MIGRATIONS = [add_conversation_pin, add_message_image_task]
 
 
 # Full-text search over finished messages (a streaming answer's text changes every

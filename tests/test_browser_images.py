@@ -74,3 +74,16 @@ def test_the_gallery_shows_more_pictures_as_you_scroll_down(page, live_server):
     page.locator(".gallery-item").nth(39).hover()
     page.mouse.wheel(0, 20_000)  # the grid scrolls inside <main>, not the window
     expect(page.locator(".gallery-item")).to_have_count(45)
+
+
+def test_painting_from_the_chat_shows_the_card_in_the_conversation(page, live_server):
+    page.goto(live_server.url + "/")
+    page.get_by_label("画图").check()
+    box = page.get_by_label("消息")
+    box.fill("湖边的小屋")
+    box.press("Enter")
+    card = page.locator("article.painting .image-task")
+    expect(card).to_contain_text("湖边的小屋")
+    expect(card.locator("img")).to_have_count(1, timeout=20_000)
+    page.get_by_role("link", name="图库").click()
+    expect(page.locator(".gallery-item")).to_have_count(1)

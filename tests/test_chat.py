@@ -9,7 +9,7 @@ from markupsafe import escape
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
 from fake_upstream import REPLY
 import models
-from models import Conversation, Message, db
+from models import Conversation, Image, ImageTask, Message, db
 
 HX = {"HX-Request": "true"}
 
@@ -449,3 +449,27 @@ def test_sending_to_a_conversation_that_cannot_exist_is_not_found(client, fake, 
     assert response.status_code == 404
     assert Message.select().count() == 0
     assert not fake.requests
+
+
+def test_painting_from_the_chat_puts_a_polling_card_in_the_conversation(client, fake):
+    response = send(client, "一间花店", paint="on")
+    assert 'hx-trigger="load delay:2s"' in response.text
+    task = ImageTask.get()
+    assert (task.prompt, task.model, task.n) == ("一间花店", "wan2.2-t2i-flash", 1)
+    assert task.task_id  # submitted with the request
+    from test_images import wait_for
+    assert wait_for(task.id).status == ImageTask.SUCCEEDED
+    answer = Message.get(Message.role == "assistant")
+    page = client.get(f"/c/{answer.conversation_id}").text
+    assert "<img" in page and "/files/thumbs/" in page
+    assert Image.select().count() == 1 and "一间花店" in client.get("/gallery").text
+    assert not [r for r in fake.requests if r["path"].endswith("/chat/completions")]
+
+
+def test_a_painting_in_the_chat_is_left_out_of_the_next_prompt(client, fake):
+    send(client, "一间花店", paint="on")
+    cid = Conversation.get().id
+    message = ask(client, "你好", conversation_id=cid)
+    assert message.status == Message.DONE
+    roles = [m["role"] for m in last_stream_call(fake)["json"]["messages"]]
+    assert roles == ["user", "user"]

@@ -1,14 +1,18 @@
 """The chat page: conversations in the sidebar, messages, streamed answers."""
+import random
 import re
 from urllib.parse import unquote
 
-from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+from flask import (Blueprint, Response, current_app, render_template, request, stream_with_context,
+                   url_for)
 from markupsafe import escape
 
-from models import Conversation, Message, db
+from models import Conversation, ImageTask, Message, db
 from services import generation
 from services import settings as provider_settings
 from views import alert, get_or_404, htmx, page_or_fragment, sse
+from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
+from views.images import MAX_SEED
 
 bp = Blueprint("chat", __name__)
 
@@ -102,6 +106,9 @@ def send():
         return alert("消息不能为空。")
     if len(text) > MAX_TEXT:
         return alert(f"消息太长了（{len(text)} 字），请不超过 {MAX_TEXT} 字。")
+    is_painting = request.form.get("paint") == "on"
+    if is_painting and len(text) > MAX_PAINT_PROMPT:
+        return alert(f"画图的描述最多 {MAX_PAINT_PROMPT} 字。")
     options, problem = read_options()
     if problem:
         return alert(problem)
@@ -115,7 +122,7 @@ def send():
             conversation = Conversation.create(title=title_from(text), **options)
         conversation.touch()
         user_message = Message.create(conversation=conversation, role="user", content=text)
-    answer = start_answer(conversation)
+    answer = paint_answer(conversation, text) if is_painting else start_answer(conversation)
     headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
     return render_template("partials/sent.html", messages=[user_message, answer],
                            is_new=not conversation_id, **chat_context(conversation)), 200, headers
@@ -247,6 +254,18 @@ def start_answer(conversation):
     retitle = (conversation.id, conversation.title) if is_first_answer else None
     generation.start(answer, provider_settings.client(conversation.provider, settings), prompt,
                      thinking=conversation.thinking, retitle=retitle)
+    return answer
+
+
+def paint_answer(conversation, prompt):
+    """画图 in the chat: the message goes to the default image model of the conversation's
+    provider; the answer is the task's card, followed by the painter like on /images."""
+    settings = provider_settings.load(conversation.provider)
+    task = ImageTask.create(provider=conversation.provider, model=settings.image_model, prompt=prompt,
+                            seed=random.randint(0, MAX_SEED))
+    answer = Message.create(conversation=conversation, role="assistant", provider=task.provider,
+                            model=task.model, image_task_id=task.id)
+    current_app.extensions["painter"].submit_waiting()
     return answer
 
 
