@@ -26,6 +26,7 @@ class ProviderSettings:
     text_model: str
     image_model: str
     models: list = field(default_factory=list)
+    image_models: list = field(default_factory=list)
 
     @property
     def label(self):
@@ -55,6 +56,7 @@ def load(name):
         text_model=saved.get(f"{name}_text_model") or DEFAULT_MODELS[name]["text_model"],
         image_model=saved.get(f"{name}_image_model") or DEFAULT_MODELS[name]["image_model"],
         models=json.loads(saved.get(f"{name}_models") or "[]"),
+        image_models=json.loads(saved.get(f"{name}_image_models") or "[]"),
     )
 
 
@@ -75,5 +77,6 @@ def client(name, settings=None):
                          retry_delay=config["RETRY_DELAY"])
 
 
-def save_models(name, model_ids):
+def save_models(name, model_ids, image_model_ids=()):
     Setting.set_value(f"{name}_models", json.dumps(model_ids))
+    Setting.set_value(f"{name}_image_models", json.dumps(list(image_model_ids)))

@@ -275,3 +275,11 @@ def test_deleting_a_picture_that_cannot_exist_is_not_found(client):
 def test_the_gallery_ignores_a_position_that_cannot_exist(client, before):
     make_images(2)
     assert client.get(f"/gallery?before={before}", headers=HX).text.count('class="gallery-item') == 2
+
+
+def test_openrouter_image_models_are_offered_after_testing_the_connection(client, fake):
+    client.post("/settings/openrouter/test", headers=HX)
+    form = client.get("/images").text
+    assert '<option value="google/gemini-2.5-flash-image">' in form
+    assert '<option value="openai/gpt-4o">' not in form
+    assert any(r["query"] == "output_modalities=image" for r in fake.requests)

@@ -25,7 +25,7 @@ PAGE_SIZE = 40
 def form_context(values, errors=None):
     return {"values": values, "errors": errors or {}, "size_presets": SIZE_PRESETS,
             "providers": provider_settings.PROVIDERS, "wan_models": WAN_MODELS,
-            "openrouter_models": provider_settings.load("openrouter").models}
+            "openrouter_models": provider_settings.load("openrouter").image_models}
 
 
 def default_values():

@@ -71,9 +71,11 @@ def test_connection(name):
     elif values.get("base_url"):
         settings.base_url = values["base_url"]
     client = provider_settings.client(name, settings)
+    image_models = []
     try:
         if name == "openrouter":
             client.check_key()
+            image_models = client.list_image_models()  # /models lists text models by default
         models = client.list_models()
     except ProviderError as exc:
         message = exc.user_message
@@ -82,8 +84,9 @@ def test_connection(name):
                        "各地域的 Key 不通用，请检查 Key，或换一个地域再试。")
         return render_template("partials/connection_result.html", name=name, error=message,
                                models=[])
-    provider_settings.save_models(name, models)
-    return render_template("partials/connection_result.html", name=name, error="", models=models)
+    provider_settings.save_models(name, models, image_models)
+    return render_template("partials/connection_result.html", name=name, error="",
+                           models=sorted(set(models + image_models)))
 
 
 @bp.post("/general")
