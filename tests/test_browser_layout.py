@@ -3,6 +3,7 @@ overflows sideways and every control is on screen (or in a drawer or a row that 
 The desktop and phone shots of the chat, painting and gallery pages go to the README."""
 import os
 import re
+import tempfile
 
 import pytest
 from playwright.sync_api import expect
@@ -44,7 +45,7 @@ def filled(live_server):
 
 
 def shoot(page, name, is_readme):
-    folder = README_SHOTS if is_readme else os.path.join(ROOT, "test-results", "layout")
+    folder = README_SHOTS if is_readme else os.path.join(tempfile.gettempdir(), "moyan-layout")
     os.makedirs(folder, exist_ok=True)
     page.screenshot(path=os.path.join(folder, f"{name}.png"))
 
