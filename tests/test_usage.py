@@ -89,7 +89,7 @@ def test_pictures_are_counted_per_day_and_model(client):
 def test_the_chart_has_round_ticks_a_legend_and_a_summary_without_inline_styles(client):
     answer("qwen-plus", 1300, 2000)
     html = client.get("/usage").text
-    ticks = re.findall(r'text-anchor="end" fill="#78716c">([^<]*)</text>', html)
+    ticks = re.findall(r'text-anchor="end" class="fill-stone-500">([^<]*)</text>', html)
     assert ticks == ["0", "1k", "2k", "3k", "4k"]
     assert re.search(r'<svg class="usage-chart[^"]*"[^>]*role="img" aria-label="最近 30 天[^"]*3,300 tokens', html)
     assert re.search(r'<li[^>]*>\s*<svg[^>]*aria-hidden="true"><rect [^>]*fill="#0f766e"/></svg>qwen-plus', html)
