@@ -5,23 +5,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test bench css chromium backup restore
+.PHONY: run test bench css translations chromium backup restore
 
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(CATALOGUES)
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
 
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev $(CATALOGUES) chromium
 	$(BIN)/python -m pytest
 
 # Benchmarks print figures; they live in bench/, outside the test suite (about 10 minutes).
-bench: $(VENV)/.bench chromium
+bench: $(VENV)/.bench $(CATALOGUES) chromium
 	$(BIN)/python bench/run.py
 
 # Rebuild static/app.css after changing classes in templates/, partials/ or static/app.js.
 css: $(VENV)/.dev
 	$(BIN)/python static/src/pygments_css.py > static/src/pygments.css
 	$(BIN)/tailwindcss -i static/src/app.css -o static/app.css --minify
+
+# After adding or changing a user-visible string: re-extract it and update the English
+# catalogue, then write the new translations into translations/en/LC_MESSAGES/messages.po.
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext -o translations/messages.pot .
+	$(BIN)/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 # The database and every picture in backups/moyan-DATE.tar.gz (API keys left out).
 backup: $(VENV)/.runtime
@@ -37,6 +44,10 @@ $(BIN)/python:
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
+
+# The compiled catalogues (.mo) are not committed: each is built from its .po file.
+%.mo: %.po $(VENV)/.runtime
+	$(BIN)/pybabel -q compile -i $< -o $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -3,6 +3,7 @@ import logging
 import os
 
 from flask import Flask, render_template
+from flask_babel import Babel, format_number, gettext, lazy_gettext
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
 import models
@@ -12,6 +13,7 @@ from services.markdown import render as render_markdown
 from services import access
 from services.images import Painter
 from views import access as access_views
+from views import language
 from views import alert, chat, compress, current_theme, exports, htmx, images, settings, usage
 
 
@@ -52,6 +54,12 @@ def trusted_hosts(host, listed):
     return sorted({host, "127.0.0.1", "localhost", "::1"})
 
 
+def translated(sentence):
+    """A sentence saved in the database (an error), in the reader's language when it is one
+    we know; a plain string, so that Jinja still escapes it (it may quote an upstream)."""
+    return str(gettext(sentence)) if sentence else sentence
+
+
 def create_app(config=None):
     app = Flask(__name__)
     app.config.from_mapping(config_from_env())
@@ -60,6 +68,9 @@ def create_app(config=None):
     partials = FileSystemLoader(os.path.join(app.root_path, "partials"))
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"partials": partials})])
     app.jinja_env.filters["markdown"] = render_markdown
+    Babel(app, locale_selector=language.current, default_locale=language.DEFAULT)
+    app.jinja_env.filters.update(number=format_number, translated=translated)
+    app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current)
 
     models.init_db(app.config["DATABASE_URL"])
     with app.app_context(), models.db.connection_context():
@@ -76,13 +87,13 @@ def create_app(config=None):
     app.after_request(compress)
 
     htmx.init_app(app)
-    for bp in (access_views.bp, chat.bp, exports.bp, images.bp, settings.bp, usage.bp):
+    for bp in (access_views.bp, chat.bp, exports.bp, images.bp, language.bp, settings.bp, usage.bp):
         app.register_blueprint(bp)
     app.extensions["painter"] = Painter(app)
     if app.config.get("IMAGE_WORKER", True):
         app.extensions["painter"].start()
     app.register_error_handler(404, lambda e: (render_template("not_found.html"), 404))
-    app.register_error_handler(500, lambda e: alert("出了点问题，这次操作没有完成。请刷新页面后重试。", 500))
+    app.register_error_handler(500, lambda e: alert(lazy_gettext("出了点问题，这次操作没有完成。请刷新页面后重试。"), 500))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("peewee").setLevel(logging.INFO)  # its debug lines carry query values: keys
     return app

@@ -3,6 +3,7 @@ import datetime
 import os
 from contextlib import contextmanager
 
+from flask_babel import gettext
 from peewee import (SQL, BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
                     IntegerField, Model, TextField, fn)
 from playhouse.db_url import connect
@@ -167,7 +168,7 @@ class Message(BaseModel):
         """Answers (all, or those with `ids`) left streaming with nothing generating them:
         the server stopped in the middle. What was saved is kept."""
         query = cls.update(status=cls.INTERRUPTED,
-                           error="服务在回答途中重启，回答被中断，已保留已生成的部分，可点击「重新生成」。")
+                           error=str(gettext("服务在回答途中重启，回答被中断，已保留已生成的部分，可点击「重新生成」。")))
         query = query.where(cls.status == cls.STREAMING)
         return query.where(cls.id.in_(ids)).execute() if ids else query.execute()
 

@@ -1,11 +1,13 @@
 """Alibaba Cloud Bailian (DashScope): Qwen chat in compatible mode."""
+from flask_babel import lazy_gettext
+
 from providers import errors
 from providers.base import ChatClient
 
 REGIONS = {
-    "cn": ("中国大陆（北京）", "https://dashscope.aliyuncs.com"),
-    "intl": ("国际（新加坡）", "https://dashscope-intl.aliyuncs.com"),
-    "us": ("美国（弗吉尼亚）", "https://dashscope-us.aliyuncs.com"),
+    "cn": (lazy_gettext("中国大陆（北京）"), "https://dashscope.aliyuncs.com"),
+    "intl": (lazy_gettext("国际（新加坡）"), "https://dashscope-intl.aliyuncs.com"),
+    "us": (lazy_gettext("美国（弗吉尼亚）"), "https://dashscope-us.aliyuncs.com"),
 }
 DEFAULT_BASE_URL = REGIONS["cn"][1]
 

@@ -1,13 +1,16 @@
-"""Upstream failures as typed errors, each with a Chinese sentence for the user.
+"""Upstream failures as typed errors, each with a sentence for the user (Chinese, and the
+msgid of its translation: `lazy_gettext` picks the reader's language when it is shown).
 
 Map by the provider's code first and the HTTP status second: DashScope's
 `Arrearage` is a 400, OpenRouter puts the status in `error.code`.
 """
 import json
 
+from flask_babel import lazy_gettext
+
 
 class ProviderError(Exception):
-    user_message = "模型服务暂时不可用，请稍后再试。"
+    user_message = lazy_gettext("模型服务暂时不可用，请稍后再试。")
     is_retryable = False
 
     def __init__(self, detail="", retry_after=None):
@@ -17,73 +20,73 @@ class ProviderError(Exception):
 
 
 class MissingKey(ProviderError):
-    user_message = "还没有设置 API Key，请先到「设置」里填写并保存。"
+    user_message = lazy_gettext("还没有设置 API Key，请先到「设置」里填写并保存。")
 
 
 class InvalidKey(ProviderError):
-    user_message = "API Key 无效，或与所选地域不匹配（北京的 Key 不能用于新加坡或美国），请在「设置」里检查 Key 与地域。"
+    user_message = lazy_gettext("API Key 无效，或与所选地域不匹配（北京的 Key 不能用于新加坡或美国），请在「设置」里检查 Key 与地域。")
 
 
 class NoCredit(ProviderError):
-    user_message = "账户欠费或余额不足，请充值后再试。"
+    user_message = lazy_gettext("账户欠费或余额不足，请充值后再试。")
 
 
 class QuotaExceeded(ProviderError):
-    user_message = "额度已用完（或免费额度已用尽），请开通付费或提高配额后再试。"
+    user_message = lazy_gettext("额度已用完（或免费额度已用尽），请开通付费或提高配额后再试。")
 
 
 class RateLimited(ProviderError):
-    user_message = "请求太频繁，已达到速率上限，请稍等片刻再试。"
+    user_message = lazy_gettext("请求太频繁，已达到速率上限，请稍等片刻再试。")
     is_retryable = True
 
 
 class ModelNotFound(ProviderError):
-    user_message = "模型不存在或未开通，请检查模型名称（区分大小写）或在控制台开通该模型。"
+    user_message = lazy_gettext("模型不存在或未开通，请检查模型名称（区分大小写）或在控制台开通该模型。")
 
 
 class AccessDenied(ProviderError):
-    user_message = "没有权限调用该模型，请在控制台开通后再试。"
+    user_message = lazy_gettext("没有权限调用该模型，请在控制台开通后再试。")
 
 
 class BadRequest(ProviderError):
-    user_message = "请求参数有误，模型服务拒绝了这次请求，请检查模型名称和设置。"
+    user_message = lazy_gettext("请求参数有误，模型服务拒绝了这次请求，请检查模型名称和设置。")
 
 
 class InputTooLong(ProviderError):
-    user_message = "对话内容超出了模型的长度上限，请新建对话或删减内容后再试。"
+    user_message = lazy_gettext("对话内容超出了模型的长度上限，请新建对话或删减内容后再试。")
 
 
 class InputModerated(ProviderError):
-    user_message = "输入内容未通过安全审核，请修改后再试。"
+    user_message = lazy_gettext("输入内容未通过安全审核，请修改后再试。")
 
 
 class OutputModerated(ProviderError):
-    user_message = "回答内容被安全审核中断，已保留之前生成的部分。"
+    user_message = lazy_gettext("回答内容被安全审核中断，已保留之前生成的部分。")
 
 
 class ServerBusy(ProviderError):
-    user_message = "模型服务繁忙或暂时出错，请稍后重试，或换一个模型。"
+    user_message = lazy_gettext("模型服务繁忙或暂时出错，请稍后重试，或换一个模型。")
     is_retryable = True
 
 
 class Timeout(ProviderError):
-    user_message = "模型服务长时间没有响应，请求已超时，请稍后重试。"
+    user_message = lazy_gettext("模型服务长时间没有响应，请求已超时，请稍后重试。")
 
 
 class NetworkError(ProviderError):
-    user_message = "无法连接到模型服务，请检查网络或「设置」中的服务地址。"
+    user_message = lazy_gettext("无法连接到模型服务，请检查网络或「设置」中的服务地址。")
 
 
 class StreamDropped(ProviderError):
-    user_message = "回答途中与模型服务的连接中断，已保留收到的部分，可点击「重新生成」。"
+    user_message = lazy_gettext("回答途中与模型服务的连接中断，已保留收到的部分，可点击「重新生成」。")
 
 
 class StreamFailed(ProviderError):
-    user_message = "模型服务在回答途中出错，已保留收到的部分，可点击「重新生成」。"
+    user_message = lazy_gettext("模型服务在回答途中出错，已保留收到的部分，可点击「重新生成」。")
 
 
 class MalformedData(ProviderError):
-    user_message = "模型服务返回了无法识别的数据，回答已中止，已保留收到的部分。"
+    user_message = lazy_gettext("模型服务返回了无法识别的数据，回答已中止，已保留收到的部分。")
 
 
 DASHSCOPE_CODES = {
@@ -107,19 +110,19 @@ OPENROUTER_STATUSES = {400: BadRequest, 401: InvalidKey, 402: NoCredit, 403: Inp
 
 
 class OpenRouterBadModel(BadRequest):
-    user_message = "OpenRouter 上没有这个模型 ID，请检查拼写（格式为「厂商/模型」，例如 openai/gpt-4o）。"
+    user_message = lazy_gettext("OpenRouter 上没有这个模型 ID，请检查拼写（格式为「厂商/模型」，例如 openai/gpt-4o）。")
 
 
 class OpenRouterInvalidKey(InvalidKey):
-    user_message = "OpenRouter API Key 无效或已停用，请在「设置」里检查后重新保存。"
+    user_message = lazy_gettext("OpenRouter API Key 无效或已停用，请在「设置」里检查后重新保存。")
 
 
 class OpenRouterNoCredit(NoCredit):
-    user_message = "OpenRouter 余额不足，请到 openrouter.ai/credits 充值后再试。"
+    user_message = lazy_gettext("OpenRouter 余额不足，请到 openrouter.ai/credits 充值后再试。")
 
 
 class OpenRouterRateLimited(RateLimited):
-    user_message = "OpenRouter 请求过多或免费额度已用完，请稍后再试。"
+    user_message = lazy_gettext("OpenRouter 请求过多或免费额度已用完，请稍后再试。")
 
 
 def parse_body(text):
@@ -185,20 +188,20 @@ def openrouter_stream_error(error):
 
 
 class ImageLinkExpired(ProviderError):
-    user_message = "图片链接已过期（服务商只保留 24 小时），这张图片无法再下载。"
+    user_message = lazy_gettext("图片链接已过期（服务商只保留 24 小时），这张图片无法再下载。")
 
 
 class DownloadFailed(ProviderError):
-    user_message = "图片下载失败，请稍后重试。"
+    user_message = lazy_gettext("图片下载失败，请稍后重试。")
     is_retryable = True
 
 
 class NotAnImage(ProviderError):
-    user_message = "服务商返回的不是图片，或图片太大，已放弃保存。"
+    user_message = lazy_gettext("服务商返回的不是图片，或图片太大，已放弃保存。")
 
 
 class IPInfringement(InputModerated):
-    user_message = "提示词疑似涉及知识产权侵权，请修改后再试。"
+    user_message = lazy_gettext("提示词疑似涉及知识产权侵权，请修改后再试。")
 
 
 DASHSCOPE_CODES["IPInfringementSuspect"] = IPInfringement

@@ -15,12 +15,13 @@ import time
 
 from flask import current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import LoginFailure, Setting, now
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-OPEN_ENDPOINTS = {"access.login", "static"}
+OPEN_ENDPOINTS = {"access.login", "language.switch", "static"}
 MAX_FAILURES = 5
 FAILURE_WINDOW = datetime.timedelta(minutes=15)
 
@@ -81,7 +82,7 @@ def protect():
             return "", 401, {"HX-Redirect": url_for("access.login")}
         if request.method in SAFE_METHODS:
             return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
-        return "请先登录。", 401
+        return gettext("请先登录。"), 401
     return check_csrf()
 
 
@@ -91,7 +92,7 @@ def check_csrf():
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return ("页面已过期或来源不明，请刷新页面后重试。", 400,
+        return (gettext("页面已过期或来源不明，请刷新页面后重试。"), 400,
                 {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML", "Content-Type": "text/plain; charset=utf-8"})
     return None
 
@@ -113,7 +114,7 @@ def try_login(password):
     """Log the browser in; return a sentence saying why not, or None."""
     address = request.remote_addr or ""
     if recent_failures(address) >= MAX_FAILURES:
-        return "密码错误次数过多，请 15 分钟后再试。"
+        return gettext("密码错误次数过多，请 15 分钟后再试。")
     if check_password(password):
         LoginFailure.delete().where(LoginFailure.address == address).execute()
         session.clear()
@@ -122,7 +123,7 @@ def try_login(password):
         return None
     LoginFailure.create(address=address)
     time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # each wrong guess costs time
-    return "密码不对，请重试。"
+    return gettext("密码不对，请重试。")
 
 
 def is_loopback(host):

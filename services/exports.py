@@ -1,6 +1,8 @@
 """Conversations out to Markdown and JSON, and JSON back in, with nothing lost."""
 import datetime
 
+from flask_babel import gettext
+
 from models import Conversation, Message, db
 
 FORMAT = "moyan.conversations"
@@ -33,9 +35,9 @@ def plain(value):
 def to_markdown(conversation):
     lines = [f"# {conversation.title}", ""]
     if conversation.system_prompt:
-        lines += ["> 系统提示词：" + conversation.system_prompt.replace("\n", "\n> "), ""]
+        lines += ["> " + gettext("系统提示词：%(prompt)s", prompt=conversation.system_prompt.replace("\n", "\n> ")), ""]
     for m in conversation.messages():
-        who = "**你**" if m.role == "user" else f"**{m.model or '助手'}**"
+        who = f"**{gettext('你')}**" if m.role == "user" else f"**{m.model or gettext('助手')}**"
         lines += [f"{who} · {m.created_at:%Y-%m-%d %H:%M}", "", m.content, ""]
         if m.error:
             lines += [f"> {m.error}", ""]
@@ -43,13 +45,13 @@ def to_markdown(conversation):
 
 
 class NotAnExport(ValueError):
-    """The file is not a Moyan export; the message says so in Chinese."""
+    """The file is not a Moyan export; the message says so in the reader's language."""
 
 
 def import_json(data):
     """Create the conversations in `data` (an export); return how many."""
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("conversations"), list):
-        raise NotAnExport("这不是墨言导出的对话文件（JSON）。")
+        raise NotAnExport(gettext("这不是墨言导出的对话文件（JSON）。"))
     conversations = [checked_conversation(c) for c in data["conversations"]]
     with db.atomic():
         for fields, messages in conversations:
@@ -61,12 +63,12 @@ def import_json(data):
 
 def checked_conversation(data):
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-        raise NotAnExport("文件里有一段对话格式不对，没有导入任何内容。")
+        raise NotAnExport(gettext("文件里有一段对话格式不对，没有导入任何内容。"))
     fields = {name: parsed(name, data.get(name)) for name in CONVERSATION_FIELDS if data.get(name) is not None}
     messages = []
     for message in data["messages"]:
         if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise NotAnExport("文件里有一条消息格式不对，没有导入任何内容。")
+            raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
         fields_of_message = {name: parsed(name, message.get(name)) for name in MESSAGE_FIELDS
                              if message.get(name) is not None}
         if fields_of_message.get("status") not in STATUSES:
@@ -87,4 +89,4 @@ def parsed(name, value):
             raise ValueError(name)
         return value
     except (TypeError, ValueError):
-        raise NotAnExport(f"文件里的「{name}」格式不对，没有导入任何内容。") from None
+        raise NotAnExport(gettext("文件里的「%(field)s」格式不对，没有导入任何内容。", field=name)) from None

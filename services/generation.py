@@ -123,7 +123,9 @@ class Generation:
                 exc = ProviderError("crash")
             log.warning("generation %s failed: %s (%s)", self.message_id,
                         exc.__class__.__name__, exc.detail)
-            self.finish(Message.ERROR, exc.user_message)
+            # Saved in the source language (this thread has no request, hence no reader's
+            # language); partials/message.html shows it through the `translated` filter.
+            self.finish(Message.ERROR, str(exc.user_message))
             return
         if retitle:
             name_conversation(client, model, prompt[-1]["content"], *retitle)

@@ -15,6 +15,7 @@ import time
 import uuid
 
 from flask import current_app
+from flask_babel import gettext
 from PIL import Image as PILImage
 
 from models import Image, ImageTask, db, now
@@ -84,7 +85,7 @@ def has_free_slot():
 def interrupt_openrouter_tasks():
     """An OpenRouter painting is one long call with no task id: after a restart it is lost."""
     (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
-                      error="服务在生成途中重启，这次生成被中断，请重新提交。")
+                      error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
      .where((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING))
      .execute())
 
@@ -120,12 +121,12 @@ def follow(task):
     elif status == "FAILED":
         finish(task, ImageTask.FAILED, failed_message(output))
     elif status == "CANCELED":
-        finish(task, ImageTask.CANCELED, "任务已被取消。如需要，请重新提交。")
+        finish(task, ImageTask.CANCELED, gettext("任务已被取消。如需要，请重新提交。"))
     elif status == "UNKNOWN":
-        finish(task, ImageTask.EXPIRED, "服务商已查不到这个任务（任务记录只保留 24 小时），结果无法取回。请重新提交。")
+        finish(task, ImageTask.EXPIRED, gettext("服务商已查不到这个任务（任务记录只保留 24 小时），结果无法取回。请重新提交。"))
     elif is_too_old(task):
         minutes = current_app.config["IMAGE_TASK_TIMEOUT"] // 60
-        finish(task, ImageTask.FAILED, f"等待超过 {minutes} 分钟仍未完成，已停止查询。请稍后重新提交。")
+        finish(task, ImageTask.FAILED, gettext("等待超过 %(minutes)s 分钟仍未完成，已停止查询。请稍后重新提交。", minutes=minutes))
     else:
         task.polls += 1
         if status in ("PENDING", "RUNNING"):
@@ -149,7 +150,8 @@ def failed_message(output):
     known = errors.DASHSCOPE_CODES.get(code)
     if known:
         return known.user_message
-    return f"生成失败（{code or '未知错误'}：{message or '无说明'}）。请修改提示词或参数后重试。"
+    return gettext("生成失败（%(code)s：%(message)s）。请修改提示词或参数后重试。",
+                   code=code or gettext("未知错误"), message=message or gettext("无说明"))
 
 
 def keep_results(task, output, request_id):
@@ -157,7 +159,7 @@ def keep_results(task, output, request_id):
     problems = []
     for index, result in enumerate(output.get("results") or []):
         if not result.get("url"):
-            problems.append(result.get("message") or result.get("code") or "未知原因")
+            problems.append(result.get("message") or result.get("code") or gettext("未知原因"))
             continue
         try:
             data, content_type = download_with_retries(result["url"])
@@ -175,9 +177,10 @@ def settle(task, problems):
         finish(task, ImageTask.SUCCEEDED)
     elif kept:
         finish(task, ImageTask.PARTIAL,
-               f"生成了 {kept} 张，另有 {len(problems)} 张失败：{problems[0]}")
+               gettext("生成了 %(kept)s 张，另有 %(failed)s 张失败：%(problem)s", kept=kept,
+                       failed=len(problems), problem=problems[0]))
     else:
-        finish(task, ImageTask.FAILED, f"没有得到图片：{problems[0]}")
+        finish(task, ImageTask.FAILED, gettext("没有得到图片：%(problem)s", problem=problems[0]))
 
 
 def download_with_retries(url):
@@ -191,7 +194,11 @@ def download_with_retries(url):
 
 
 def finish(task, status, error=""):
-    task.status, task.error, task.finished_at = status, error, now()
+    # The sentence is saved in the language current now: the source language (Chinese) in the
+    # painter's thread, the reader's language when a request submitted the task. Fixed
+    # sentences are shown translated (the `translated` filter); ones quoting a count or the
+    # provider's words stay as saved.
+    task.status, task.error, task.finished_at = status, str(error), now()
     task.save()
 
 
@@ -215,7 +222,7 @@ def paint_with_openrouter(app, task_id):
             for index, url in enumerate(urls[:task.n]):
                 save_image(task, index, *decode_data_url(url), "", generation_id)
             if not urls:
-                problems.append("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。")
+                problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
         except errors.ProviderError as exc:
             problems.append(exc.user_message)
         settle(task, problems)

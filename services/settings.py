@@ -3,12 +3,13 @@ import json
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import lazy_gettext
 
 from models import Setting
 from providers.dashscope import REGIONS, DashScopeClient
 from providers.openrouter import OpenRouterClient
 
-PROVIDERS = {"dashscope": "阿里云百炼（DashScope）", "openrouter": "OpenRouter"}
+PROVIDERS = {"dashscope": lazy_gettext("阿里云百炼（DashScope）"), "openrouter": "OpenRouter"}
 CLIENTS = {"dashscope": DashScopeClient, "openrouter": OpenRouterClient}
 DEFAULT_MODELS = {
     "dashscope": {"text_model": "qwen-plus", "image_model": "wan2.2-t2i-flash"},

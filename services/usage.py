@@ -2,6 +2,9 @@
 import datetime
 import math
 
+from babel.dates import format_skeleton
+from flask_babel import format_number, get_locale, gettext
+
 from models import Image, Message
 
 RANGES = (7, 30, 90)
@@ -23,11 +26,11 @@ def report(days):
     token_totals = totals(tokens, ("answers", "prompt_tokens", "completion_tokens", "total_tokens"))
     image_totals = totals(images, ("images",))
     return {"token_totals": token_totals, "token_chart": chart(dates, tokens, token_totals, "tokens"),
-            "image_totals": image_totals, "image_chart": chart(dates, images, image_totals, "张")}
+            "image_totals": image_totals, "image_chart": chart(dates, images, image_totals, gettext("张"))}
 
 
 def model_name(row):
-    return row["model"] or "（未知模型）"
+    return row["model"] or gettext("（未知模型）")
 
 
 def totals(rows, keys):
@@ -80,21 +83,24 @@ def chart(dates, rows, model_totals, unit):
 
 
 def short_date(day):
-    return f"{day.month}/{day.day}"
+    """Month and day the reader's way: 11/25 in Chinese and English, 25.11. in German."""
+    return format_skeleton("Md", day, locale=get_locale())
 
 
 def bar_title(day, values, unit):
     if not values:
-        return f"{short_date(day)}：0 {unit}"
-    parts = "；".join(f"{model} {value:,}" for model, value in values)
-    return f"{short_date(day)}：{sum(v for _, v in values):,} {unit}（{parts}）"
+        return gettext("%(day)s：0 %(unit)s", day=short_date(day), unit=unit)
+    parts = gettext("；").join(f"{model} {format_number(value)}" for model, value in values)
+    return gettext("%(day)s：%(total)s %(unit)s（%(parts)s）", day=short_date(day),
+                   total=format_number(sum(v for _, v in values)), unit=unit, parts=parts)
 
 
 def summary(dates, day_totals, unit):
     busiest = max(range(len(dates)), key=lambda i: day_totals[i])
-    day = dates[busiest]
-    return (f"最近 {len(dates)} 天每天的用量柱状图，共 {sum(day_totals):,} {unit}，"
-            f"最多的一天是 {day.month} 月 {day.day} 日，{day_totals[busiest]:,} {unit}")
+    return gettext("最近 %(days)s 天每天的用量柱状图，共 %(total)s %(unit)s，最多的一天是 %(day)s，%(most)s %(unit)s",
+                   days=len(dates), total=format_number(sum(day_totals)), unit=unit,
+                   day=format_skeleton("MMMd", dates[busiest], locale=get_locale()),
+                   most=format_number(day_totals[busiest]))
 
 
 def nice_ticks(maximum, steps=4):

@@ -1,4 +1,5 @@
 // Moyan's few behaviours that htmx attributes do not cover. No inline scripts anywhere.
+// Words it shows come translated from data- attributes on <body> (templates/base.html).
 (function () {
   "use strict";
 
@@ -46,7 +47,7 @@
       var model = document.getElementById("chat-model");
       var option = select.options[select.selectedIndex];
       model.setAttribute("list", select.value + "-model-ids");
-      model.placeholder = "默认：" + option.dataset.defaultModel;
+      model.placeholder = option.dataset.placeholder;
       model.value = "";
     }
     if (select.classList.contains("region-select")) {
@@ -96,7 +97,7 @@
     var source = document.querySelector(button.dataset.copyTarget);
     navigator.clipboard.writeText(source.innerText).then(function () {
       var label = button.textContent;
-      button.textContent = "已复制";
+      button.textContent = document.body.dataset.copiedLabel;
       setTimeout(function () { button.textContent = label; }, 1500);
     });
   });
@@ -146,8 +147,8 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "code-copy";
-      button.textContent = "复制";
-      button.setAttribute("aria-label", "复制代码");
+      button.textContent = document.body.dataset.copyLabel;
+      button.setAttribute("aria-label", document.body.dataset.copyCodeLabel);
       pre.appendChild(button);
     });
   }
@@ -156,7 +157,7 @@
 
   function copied(button) {
     var label = button.textContent;
-    button.textContent = "已复制";
+    button.textContent = document.body.dataset.copiedLabel;
     setTimeout(function () { button.textContent = label; }, 1500);
   }
   document.addEventListener("click", function (event) {

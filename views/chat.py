@@ -5,6 +5,7 @@ from urllib.parse import unquote
 
 from flask import (Blueprint, Response, current_app, render_template, request, stream_with_context,
                    url_for)
+from flask_babel import format_number, gettext
 from markupsafe import escape
 
 from models import Conversation, ImageTask, Message, db
@@ -65,7 +66,7 @@ def rename(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
     title = (request.form.get("title") or prompt_answer()).strip()
     if not title or len(title) > 100:
-        return alert("标题不能为空，且不超过 100 个字。")
+        return alert(gettext("标题不能为空，且不超过 100 个字。"))
     conversation.title = title
     conversation.save()
     return render_template("partials/conversation_item.html", c=conversation)
@@ -103,12 +104,13 @@ def save_options(conversation_id):
 def send():
     text = request.form.get("text", "").strip()
     if not text:
-        return alert("消息不能为空。")
+        return alert(gettext("消息不能为空。"))
     if len(text) > MAX_TEXT:
-        return alert(f"消息太长了（{len(text)} 字），请不超过 {MAX_TEXT} 字。")
+        return alert(gettext("消息太长了（%(length)s 字），请不超过 %(limit)s 字。",
+                             length=format_number(len(text)), limit=format_number(MAX_TEXT)))
     is_painting = request.form.get("paint") == "on"
     if is_painting and len(text) > MAX_PAINT_PROMPT:
-        return alert(f"画图的描述最多 {MAX_PAINT_PROMPT} 字。")
+        return alert(gettext("画图的描述最多 %(limit)s 字。", limit=MAX_PAINT_PROMPT))
     options, problem = read_options()
     if problem:
         return alert(problem)
@@ -173,7 +175,7 @@ def stop(message_id):
 def regenerate(message_id):
     message = get_or_404(Message, message_id)
     if message.role != "assistant":
-        return alert("只能重新生成模型的回答。")
+        return alert(gettext("只能重新生成模型的回答。"))
     stop_generation(message)
     conversation = message.conversation
     (Message.delete().where((Message.conversation == conversation) & (Message.id >= message.id))
@@ -199,9 +201,9 @@ def edit(message_id):
     message = get_or_404(Message, message_id)
     text = request.form.get("text", "").strip()
     if message.role != "user":
-        return alert("只能修改自己发送的消息。")
+        return alert(gettext("只能修改自己发送的消息。"))
     if not text or len(text) > MAX_TEXT:
-        return alert(f"消息不能为空，且不超过 {MAX_TEXT} 字。")
+        return alert(gettext("消息不能为空，且不超过 %(limit)s 字。", limit=format_number(MAX_TEXT)))
     conversation = message.conversation
     for later in list(Message.select().where((Message.conversation == conversation) & (Message.id > message.id))):
         stop_generation(later)
@@ -216,7 +218,7 @@ def edit(message_id):
 def title_from(text):
     """The first words of a message, on one line and without Markdown marks."""
     words = " ".join(text.replace("`", "").replace("#", "").split())
-    return words[:30] or "新对话"
+    return words[:30] or gettext("新对话")
 
 
 def prompt_answer():
@@ -234,11 +236,11 @@ def read_options():
     model = request.form.get("model", "").strip()
     system_prompt = request.form.get("system_prompt", "")
     if provider not in provider_settings.PROVIDERS:
-        return None, "未知的模型服务。"
+        return None, gettext("未知的模型服务。")
     if model and not MODEL_ID.match(model):
-        return None, "模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。"
+        return None, gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
     if len(system_prompt) > MAX_SYSTEM_PROMPT:
-        return None, f"系统提示词太长，请不超过 {MAX_SYSTEM_PROMPT} 字。"
+        return None, gettext("系统提示词太长，请不超过 %(limit)s 字。", limit=format_number(MAX_SYSTEM_PROMPT))
     return {"provider": provider, "model": model, "system_prompt": system_prompt,
             "thinking": request.form.get("thinking") == "on"}, None
 

@@ -3,6 +3,7 @@ import io
 import json
 
 from flask import Blueprint, abort, render_template, request, send_file
+from flask_babel import gettext
 
 from models import Conversation
 from services import exports
@@ -39,20 +40,20 @@ def one_json(conversation_id):
 def all_json():
     conversations = Conversation.select().order_by(Conversation.id)
     return download(json.dumps(exports.to_json(conversations), ensure_ascii=False, indent=1),
-                    "墨言-全部对话.json", "application/json")
+                    gettext("墨言-全部对话.json"), "application/json")
 
 
 @bp.post("/import")
 def import_conversations():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return alert("请选择一个墨言导出的 JSON 文件。")
+        return alert(gettext("请选择一个墨言导出的 JSON 文件。"))
     raw = upload.read(MAX_IMPORT_BYTES + 1)
     if len(raw) > MAX_IMPORT_BYTES:
-        return alert("文件太大（超过 50 MB）。")
+        return alert(gettext("文件太大（超过 50 MB）。"))
     try:
         count = exports.import_json(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, exports.NotAnExport) else "文件不是有效的 JSON，没有导入任何内容。"
+        message = str(exc) if isinstance(exc, exports.NotAnExport) else gettext("文件不是有效的 JSON，没有导入任何内容。")
         return alert(message)
     return render_template("partials/import_result.html", count=count)

@@ -3,6 +3,7 @@ import random
 import re
 
 from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
+from flask_babel import format_number, gettext, lazy_gettext
 
 from models import Image, ImageTask
 from services import images as painting
@@ -11,9 +12,9 @@ from views import get_or_404, page_or_fragment, to_id
 
 bp = Blueprint("images", __name__)
 
-SIZE_PRESETS = [("1024*1024", "1:1 方形 1024×1024"), ("1280*720", "16:9 横幅 1280×720"),
-                ("720*1280", "9:16 竖幅 720×1280"), ("1024*768", "4:3 横幅 1024×768"),
-                ("768*1024", "3:4 竖幅 768×1024")]
+SIZE_PRESETS = [("1024*1024", lazy_gettext("1:1 方形 1024×1024")), ("1280*720", lazy_gettext("16:9 横幅 1280×720")),
+                ("720*1280", lazy_gettext("9:16 竖幅 720×1280")), ("1024*768", lazy_gettext("4:3 横幅 1024×768")),
+                ("768*1024", lazy_gettext("3:4 竖幅 768×1024"))]
 WAN_MODELS = ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "wanx2.1-t2i-turbo", "wanx2.1-t2i-plus"]
 MIN_SIDE, MAX_SIDE = 512, 1440
 MAX_PROMPT, MAX_NEGATIVE = 800, 500
@@ -114,33 +115,35 @@ def read_paint_form():
     values["prompt_extend"] = form.get("prompt_extend") == "on"
     values["watermark"] = form.get("watermark") == "on"
     if not values["prompt"]:
-        errors["prompt"] = "请写下想画的内容。"
+        errors["prompt"] = gettext("请写下想画的内容。")
     elif len(values["prompt"]) > MAX_PROMPT:
-        errors["prompt"] = f"提示词最多 {MAX_PROMPT} 字（现在 {len(values['prompt'])} 字）。"
+        errors["prompt"] = gettext("提示词最多 %(limit)s 字（现在 %(length)s 字）。", limit=MAX_PROMPT,
+                                   length=format_number(len(values["prompt"])))
     if len(values["negative_prompt"]) > MAX_NEGATIVE:
-        errors["negative_prompt"] = f"反向提示词最多 {MAX_NEGATIVE} 字。"
+        errors["negative_prompt"] = gettext("反向提示词最多 %(limit)s 字。", limit=MAX_NEGATIVE)
     if values["size"] != "custom":
         values["width"], values["height"] = (values["size"] or "1024*1024").partition("*")[::2]
-    for side, label in (("width", "宽度"), ("height", "高度")):
+    for side, problem in (("width", lazy_gettext("宽度应为 %(min)s–%(max)s 之间的整数（像素）。")),
+                          ("height", lazy_gettext("高度应为 %(min)s–%(max)s 之间的整数（像素）。"))):
         number = to_int(values[side])
         if number is None or not MIN_SIDE <= number <= MAX_SIDE:
-            errors["size"] = f"{label}应为 {MIN_SIDE}–{MAX_SIDE} 之间的整数（像素）。"
+            errors["size"] = str(problem) % {"min": MIN_SIDE, "max": MAX_SIDE}
         values[side] = number if number is not None else values[side]
     n = to_int(values["n"])
     if n is None or not 1 <= n <= 4:
-        errors["n"] = "张数应为 1–4。"
+        errors["n"] = gettext("张数应为 1–4。")
     values["n"] = n if n is not None else values["n"]
     if values["seed"]:
         seed = to_int(values["seed"])
         if seed is None or not 0 <= seed <= MAX_SEED:
-            errors["seed"] = f"随机种子应为 0–{MAX_SEED} 的整数，留空则随机。"
+            errors["seed"] = gettext("随机种子应为 0–%(max)s 的整数，留空则随机。", max=MAX_SEED)
         values["seed"] = seed if seed is not None else values["seed"]
     else:
         values["seed"] = None
     if values["provider"] not in provider_settings.PROVIDERS:
-        errors["provider"] = "请选择一个模型服务。"
+        errors["provider"] = gettext("请选择一个模型服务。")
     if not MODEL_ID.match(values["model"]):
-        errors["model"] = "请填写模型名称，例如 wan2.2-t2i-flash。"
+        errors["model"] = gettext("请填写模型名称，例如 wan2.2-t2i-flash。")
     return values, errors
 
 

@@ -3,6 +3,7 @@ import re
 from urllib.parse import urlparse
 
 from flask import Blueprint, abort, render_template, request, session
+from flask_babel import gettext
 
 from models import Setting
 from providers.dashscope import REGIONS
@@ -46,14 +47,14 @@ def save(name):
         return render_section(name, errors=errors, status=422)
     for key, value in values.items():
         Setting.set_value(f"{name}_{key}", value)
-    return render_section(name, saved="已保存。")
+    return render_section(name, saved=gettext("已保存。"))
 
 
 @bp.post("/<name>/key/delete")
 def delete_key(name):
     provider_or_404(name)
     Setting.set_value(f"{name}_api_key", None)
-    return render_section(name, saved="已删除保存的 API Key。")
+    return render_section(name, saved=gettext("已删除保存的 API Key。"))
 
 
 @bp.post("/<name>/test")
@@ -80,8 +81,9 @@ def test_connection(name):
     except ProviderError as exc:
         message = exc.user_message
         if isinstance(exc, InvalidKey) and name == "dashscope":
-            message = (f"连接失败：API Key 无效，或它不属于所选地域「{region_label(settings.region)}」。"
-                       "各地域的 Key 不通用，请检查 Key，或换一个地域再试。")
+            message = gettext("连接失败：API Key 无效，或它不属于所选地域「%(region)s」。"
+                              "各地域的 Key 不通用，请检查 Key，或换一个地域再试。",
+                              region=region_label(settings.region))
         return render_template("partials/connection_result.html", name=name, error=message,
                                models=[])
     provider_settings.save_models(name, models, image_models)
@@ -93,31 +95,31 @@ def test_connection(name):
 def save_general():
     provider = request.form.get("chat_provider", "")
     if provider not in provider_settings.PROVIDERS:
-        return alert("请选择一个模型服务。")
+        return alert(gettext("请选择一个模型服务。"))
     Setting.set_value("chat_provider", provider)
     return render_template("partials/general_settings.html", providers=provider_settings.PROVIDERS,
-                           chat_provider=provider, saved="已保存。")
+                           chat_provider=provider, saved=gettext("已保存。"))
 
 
 @bp.post("/password")
 def save_password():
     password = request.form.get("password", "")
     if access.is_password_from_env():
-        return render_password(error="访问密码由环境变量设置，不能在这里修改。", status=422)
+        return render_password(error=gettext("访问密码由环境变量设置，不能在这里修改。"), status=422)
     if not 8 <= len(password) <= 200:
-        return render_password(error="访问密码至少 8 个字符。", status=422)
+        return render_password(error=gettext("访问密码至少 8 个字符。"), status=422)
     if password != request.form.get("password_again", ""):
-        return render_password(error="两次输入的密码不一致。", status=422)
+        return render_password(error=gettext("两次输入的密码不一致。"), status=422)
     access.set_password(password)
     session["is_logged_in"] = True  # the person who set it stays in
-    return render_password(saved="访问密码已保存。")
+    return render_password(saved=gettext("访问密码已保存。"))
 
 
 @bp.post("/password/delete")
 def delete_password():
     if not access.is_password_from_env():
         access.set_password(None)
-    return render_password(saved="已取消访问密码。")
+    return render_password(saved=gettext("已取消访问密码。"))
 
 
 def render_password(error="", saved="", status=200):
@@ -126,7 +128,7 @@ def render_password(error="", saved="", status=200):
 
 
 def region_label(code):
-    return REGIONS[code][0] if code in REGIONS else "自定义地址"
+    return REGIONS[code][0] if code in REGIONS else gettext("自定义地址")
 
 
 def read_provider_form(name):
@@ -138,21 +140,21 @@ def read_provider_form(name):
         if KEY_PATTERN.match(api_key):
             values["api_key"] = api_key
         else:
-            errors["api_key"] = "API Key 应为 8–200 个可见的英文字符（不含空格和中文）。"
+            errors["api_key"] = gettext("API Key 应为 8–200 个可见的英文字符（不含空格和中文）。")
     for field in ("text_model", "image_model"):
         model = form.get(field, "").strip()
         if model and not MODEL_PATTERN.match(model):
-            errors[field] = "模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。"
+            errors[field] = gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
         values[field] = model or None
     region = form.get("region") if name == "dashscope" else "custom"
     if region is not None and name == "dashscope":
         if region not in REGIONS and region != "custom":
-            errors["region"] = "请选择一个地域。"
+            errors["region"] = gettext("请选择一个地域。")
         values["region"] = region
     if region == "custom":
         base_url = form.get("base_url", "").strip().rstrip("/")
         if base_url and not is_http_url(base_url):
-            errors["base_url"] = "服务地址应以 http:// 或 https:// 开头，例如 https://openrouter.ai/api/v1。"
+            errors["base_url"] = gettext("服务地址应以 http:// 或 https:// 开头，例如 https://openrouter.ai/api/v1。")
         values["base_url"] = base_url or None
     return values, errors
 
