@@ -94,10 +94,18 @@ class Conversation(BaseModel):
     created_at = DateTimeField(default=now)
     updated_at = DateTimeField(default=now, index=True)
 
+    class Meta:
+        # The sidebar's order: pinned first, then newest (walked backwards, no sort).
+        indexes = ((("is_pinned", "updated_at", "id"), False),)
+
+    @classmethod
+    def in_sidebar_order(cls):
+        return cls.select().order_by(cls.is_pinned.desc(), cls.updated_at.desc(), cls.id.desc())
+
     @classmethod
     def latest(cls, query="", offset=0, limit=50):
-        """Newest first, `limit` at a time from `offset`, matching `query` if given."""
-        conversations = cls.select().order_by(cls.is_pinned.desc(), cls.updated_at.desc(), cls.id.desc())
+        """Pinned, then newest first, `limit` at a time from `offset`, matching `query` if given."""
+        conversations = cls.in_sidebar_order()
         if query:
             matching = Message.select(Message.conversation).where(Message.matching(query))
             conversations = conversations.where(
@@ -308,8 +316,12 @@ def add_message_image_task():
     migrate(SqliteMigrator(db).add_column("message", "image_task_id", IntegerField(null=True)))
 
 
+def add_sidebar_order_index():
+    migrate(SqliteMigrator(db).add_index("conversation", ("is_pinned", "updated_at", "id")))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = [add_conversation_pin, add_message_image_task]
+MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index]
 
 
 # Full-text search over finished messages (a streaming answer's text changes every
@@ -346,7 +358,9 @@ def upgrade_schema():
     """A new database gets every table at the latest version; an older one runs the
     steps it lacks, each in a transaction. New tables need no step."""
     is_new = not db.table_exists("conversation")
-    db.create_tables(MODELS, safe=True)
+    # Only missing tables: creating an existing table's indexes could name columns that
+    # its migration steps have yet to add.
+    db.create_tables([model for model in MODELS if not model.table_exists()])
     create_search_index()
     version = len(MIGRATIONS) if is_new else db.pragma("user_version")
     # SQLite rebuilds a table to change a column: with foreign keys on, dropping the old

@@ -32,3 +32,11 @@ def test_a_new_database_starts_at_the_latest_version(app):
     with sqlite3.connect(os.path.join(app.config["DATA_DIR"], "moyan.db")) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert "is_pinned" in [row[1] for row in db.execute("PRAGMA table_info(conversation)")]
+
+
+def test_the_sidebar_order_is_read_from_an_index_not_sorted(app):
+    from models import Conversation, db
+    sql, params = Conversation.in_sidebar_order().limit(50).sql()
+    plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    assert "conversation_is_pinned_updated_at_id" in plan
+    assert "TEMP B-TREE" not in plan
