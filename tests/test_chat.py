@@ -286,7 +286,7 @@ def test_a_new_conversation_gets_an_options_bar_that_saves_changes(client, fake)
     response = send(client, "你好")
     cid = Conversation.get().id
     assert f'hx-post="/c/{cid}/options"' in response.text
-    assert f"<title>你好 · 墨言 Moyan</title>" in response.text
+    assert "<title>你好 · 墨言 Moyan</title>" in response.text
     read_stream(client, answer_id(response))
     second = send(client, "再问", conversation_id=cid)
     assert 'id="welcome"' not in second.text
