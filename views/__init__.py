@@ -1,9 +1,13 @@
 import gzip
+import re
 
 from flask import abort, render_template, request
 from flask_htmx import HTMX
 
 htmx = HTMX()
+
+# A model id as the providers spell them: qwen-plus, openai/gpt-4o, meta-llama/x:free.
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger one cannot even be looked up
 

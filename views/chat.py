@@ -1,6 +1,5 @@
 """The chat page: conversations in the sidebar, messages, streamed answers."""
 import random
-import re
 from urllib.parse import unquote
 
 from flask import (Blueprint, Response, current_app, render_template, request, stream_with_context,
@@ -11,7 +10,7 @@ from markupsafe import escape
 from models import Conversation, ImageTask, Message, db
 from services import generation
 from services import settings as provider_settings
-from views import alert, get_or_404, htmx, page_or_fragment, sse
+from views import MODEL_ID, alert, get_or_404, htmx, page_or_fragment, sse
 from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
 from views.images import MAX_SEED
 
@@ -19,7 +18,6 @@ bp = Blueprint("chat", __name__)
 
 MAX_TEXT = 100_000
 MAX_SYSTEM_PROMPT = 20_000
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 SIDEBAR_PAGE = 50  # conversations per sidebar page; more load as the list scrolls
 
 

@@ -1,6 +1,5 @@
 """Painting (/images), the gallery (/gallery) and the picture files themselves."""
 import random
-import re
 
 from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
 from flask_babel import format_number, gettext, lazy_gettext
@@ -8,7 +7,7 @@ from flask_babel import format_number, gettext, lazy_gettext
 from models import Image, ImageTask
 from services import images as painting
 from services import settings as provider_settings
-from views import get_or_404, page_or_fragment, to_id
+from views import MODEL_ID, get_or_404, page_or_fragment, to_id
 
 bp = Blueprint("images", __name__)
 
@@ -19,7 +18,6 @@ WAN_MODELS = ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "wanx2.1-t2i-turbo", "wanx2
 MIN_SIDE, MAX_SIDE = 512, 1440
 MAX_PROMPT, MAX_NEGATIVE = 800, 500
 MAX_SEED = 2_147_483_647
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 PAGE_SIZE = 40
 
 

@@ -10,12 +10,11 @@ from providers.dashscope import REGIONS
 from providers.errors import InvalidKey, ProviderError
 from services import access
 from services import settings as provider_settings
-from views import alert
+from views import MODEL_ID, alert
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # printable ASCII: requests puts it in a header
-MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
 
 def provider_or_404(name):
@@ -143,7 +142,7 @@ def read_provider_form(name):
             errors["api_key"] = gettext("API Key 应为 8–200 个可见的英文字符（不含空格和中文）。")
     for field in ("text_model", "image_model"):
         model = form.get(field, "").strip()
-        if model and not MODEL_PATTERN.match(model):
+        if model and not MODEL_ID.match(model):
             errors[field] = gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
         values[field] = model or None
     region = form.get("region") if name == "dashscope" else "custom"
