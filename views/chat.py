@@ -21,10 +21,14 @@ MAX_SYSTEM_PROMPT = 20_000
 SIDEBAR_PAGE = 50  # conversations per sidebar page; more load as the list scrolls
 
 
+def sidebar(query="", offset=0):
+    """What partials/conversation_list.html needs: one page of the sidebar."""
+    return {"conversations": Conversation.latest(query, offset, SIDEBAR_PAGE), "query": query,
+            "offset": offset, "page_size": SIDEBAR_PAGE}
+
+
 def chat_context(conversation=None, query=""):
-    return {"conversation": conversation,
-            "conversations": Conversation.latest(query, limit=SIDEBAR_PAGE),
-            "query": query, "offset": 0, "page_size": SIDEBAR_PAGE,
+    return {"conversation": conversation, **sidebar(query),
             "providers": provider_settings.PROVIDERS,
             "defaults": {name: provider_settings.load(name) for name in provider_settings.PROVIDERS},
             "chat_provider": provider_settings.chat_provider()}
@@ -55,8 +59,7 @@ def search():
     query = request.args.get("q", "").strip()[:200]
     offset = max(0, request.args.get("offset", 0, type=int))
     template = "partials/conversation_page.html" if offset else "partials/conversation_list.html"
-    return render_template(template, conversations=Conversation.latest(query, offset, SIDEBAR_PAGE),
-                           query=query, offset=offset, page_size=SIDEBAR_PAGE)
+    return render_template(template, **sidebar(query, offset))
 
 
 @bp.post("/c/<int:conversation_id>/title")
@@ -74,8 +77,7 @@ def rename(conversation_id):
 def pin(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
     Conversation.update(is_pinned=not conversation.is_pinned).where(Conversation.id == conversation.id).execute()
-    return render_template("partials/conversation_list.html", conversations=Conversation.latest(limit=SIDEBAR_PAGE),
-                           query="", offset=0, page_size=SIDEBAR_PAGE)
+    return render_template("partials/conversation_list.html", **sidebar())
 
 
 @bp.delete("/c/<int:conversation_id>")
