@@ -7,13 +7,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test bench css translations chromium backup restore
+.PHONY: run test bench css translations chromium servers backup restore
 
 run: $(VENV)/.runtime $(CATALOGUES)
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
 
-test: $(VENV)/.dev $(CATALOGUES) chromium
+# Every test on SQLite, then the suite again on PostgreSQL (browser tests aside: they
+# drive the same views).
+test: $(VENV)/.dev $(CATALOGUES) chromium servers
 	$(BIN)/python -m pytest
+	MOYAN_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
 
 # Benchmarks print figures; they live in bench/, outside the test suite (about 10 minutes).
 bench: $(VENV)/.bench $(CATALOGUES) chromium
@@ -62,3 +65,9 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 chromium:
 	@command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . || \
 	  { $(APT) update && $(APT) install -y chromium fonts-noto-cjk; }
+
+# The tests start private PostgreSQL and Redis servers (tests/servers.py) from Debian's
+# packages; the system cluster and server that the packages set up are not used.
+servers:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || \
+	  { $(APT) update && $(APT) install -y postgresql redis-server; }

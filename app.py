@@ -10,11 +10,12 @@ import models
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services.markdown import render as render_markdown
-from services import access
+from services import access, generation
 from services.images import Painter
 from views import access as access_views
 from views import language
-from views import alert, chat, compress, current_theme, exports, htmx, images, settings, usage
+from views import (alert, chat, compress, current_theme, exports, htmx, images, refuse_nul, settings,
+                   usage)
 
 
 def config_from_env():
@@ -22,7 +23,8 @@ def config_from_env():
     data_dir = env("MOYAN_DATA_DIR", "data")
     return {
         "DATA_DIR": data_dir,
-        "DATABASE_URL": f"sqlite:///{os.path.join(data_dir, 'moyan.db')}",
+        "DATABASE_URL": env("DATABASE_URL") or f"sqlite:///{os.path.join(data_dir, 'moyan.db')}",
+        "REDIS_URL": env("REDIS_URL", ""),
         "DASHSCOPE_API_KEY": env("DASHSCOPE_API_KEY", ""),
         "OPENROUTER_API_KEY": env("OPENROUTER_API_KEY", ""),
         "DASHSCOPE_BASE_URL": env("MOYAN_DASHSCOPE_BASE_URL", DASHSCOPE_BASE_URL),
@@ -73,13 +75,15 @@ def create_app(config=None):
     app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current)
 
     models.init_db(app.config["DATABASE_URL"])
+    generation.configure(app.config["REDIS_URL"])
     with app.app_context(), models.db.connection_context():
-        models.Message.mark_interrupted()
+        generation.interrupt_orphans()
         app.secret_key = access.secret_key()
         access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()
     app.before_request(models.open_db)
     app.before_request(access.protect)
+    app.before_request(refuse_nul)
     app.after_request(access.add_security_headers)
     app.teardown_request(models.close_db)
     app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set,

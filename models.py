@@ -4,11 +4,10 @@ import os
 from contextlib import contextmanager
 
 from flask_babel import gettext
-from peewee import (SQL, BooleanField, CharField, DatabaseProxy, DateTimeField, ForeignKeyField,
-                    IntegerField, Model, TextField, fn)
+from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField,
+                    ForeignKeyField, IntegerField, Model, NodeList, SqliteDatabase, TextField, fn)
 from playhouse.db_url import connect
-from playhouse.migrate import SqliteMigrator, migrate
-from playhouse.sqlite_ext import AutoIncrementField
+from playhouse.migrate import SchemaMigrator, migrate
 
 db = DatabaseProxy()
 
@@ -18,7 +17,8 @@ def now():
 
 
 def init_db(url):
-    """Open the database at `url` (sqlite:///path or any playhouse.db_url URL) and upgrade it."""
+    """Open the database at `url` (sqlite:///path, postgresql://… or another playhouse.db_url
+    URL) and upgrade it."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         is_new = not os.path.exists(path)
@@ -47,6 +47,10 @@ def connection():
         yield
 
 
+def is_sqlite():
+    return isinstance(db.obj, SqliteDatabase)
+
+
 def open_db():
     db.connect(reuse_if_open=True)
 
@@ -54,6 +58,20 @@ def open_db():
 def close_db(exc=None):
     if not db.is_closed():
         db.close()
+
+
+class IdField(AutoField):
+    """An id that is never reused, so a browser still holding an old id cannot reach a new
+    row: SQLite needs AUTOINCREMENT for that; a PostgreSQL sequence never goes back."""
+
+    def ddl(self, ctx):
+        ddl = super().ddl(ctx)
+        return NodeList((ddl, SQL("AUTOINCREMENT"))) if is_sqlite() else ddl
+
+
+def day_of(field):
+    """The day of a datetime column as 'YYYY-MM-DD' text, on every engine."""
+    return fn.date(field).cast("text")
 
 
 class BaseModel(Model):
@@ -75,7 +93,14 @@ class Setting(BaseModel):
         if value is None:
             cls.delete().where(cls.key == key).execute()
         else:
-            cls.insert(key=key, value=value).on_conflict_replace().execute()
+            cls.insert(key=key, value=value).on_conflict(conflict_target=[cls.key],
+                                                         preserve=[cls.value]).execute()
+
+    @classmethod
+    def get_or_set(cls, key, value):
+        """The value of `key`, set to `value` first unless some process already set it."""
+        cls.insert(key=key, value=value).on_conflict_ignore().execute()
+        return cls.get_value(key)
 
     @classmethod
     def all_values(cls):
@@ -83,8 +108,7 @@ class Setting(BaseModel):
 
 
 class Conversation(BaseModel):
-    # Ids are never reused: a browser still holding an old id must not reach a new row.
-    id = AutoIncrementField()
+    id = IdField()
     title = CharField(default="新对话")
     provider = CharField(default="dashscope")
     model = CharField(default="")
@@ -132,7 +156,7 @@ class Conversation(BaseModel):
 class Message(BaseModel):
     STREAMING, DONE, STOPPED, ERROR, INTERRUPTED = "streaming", "done", "stopped", "error", "interrupted"
 
-    id = AutoIncrementField()
+    id = IdField()
     conversation = ForeignKeyField(Conversation, on_delete="CASCADE")
     role = CharField()  # user | assistant
     content = TextField(default="")
@@ -158,8 +182,9 @@ class Message(BaseModel):
     @classmethod
     def matching(cls, query):
         """A condition for messages containing `query`: through the trigram index when the
-        query is long enough for it (3 characters), else by scanning."""
-        if len(query) < 3:
+        query is long enough for it (3 characters), else by scanning. On PostgreSQL the
+        trigram index (pg_trgm) serves this ILIKE itself."""
+        if len(query) < 3 or not is_sqlite():
             return cls.content.contains(query)
         phrase = '"' + query.replace('"', '""') + '"'
         return cls.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", [phrase]))
@@ -184,7 +209,7 @@ class Message(BaseModel):
     def tokens_per_day(cls, since):
         """Token sums and answer counts per day ('YYYY-MM-DD') and model, for answers since
         `since` that reported usage; answers without usage (stopped, failed) are left out."""
-        day = fn.date(cls.created_at).coerce(False)  # the text, not a datetime
+        day = day_of(cls.created_at)
         return list(cls.select(day.alias("day"), cls.model,
                                fn.COALESCE(fn.SUM(cls.prompt_tokens), 0).alias("prompt_tokens"),
                                fn.COALESCE(fn.SUM(cls.completion_tokens), 0).alias("completion_tokens"),
@@ -200,7 +225,7 @@ class ImageTask(BaseModel):
     SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
     ACTIVE = (WAITING, PENDING, RUNNING)
 
-    id = AutoIncrementField()
+    id = IdField()
     provider = CharField(default="dashscope")
     model = CharField()
     prompt = TextField()
@@ -220,6 +245,10 @@ class ImageTask(BaseModel):
     created_at = DateTimeField(default=now)
     submitted_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
+    # The painter (one per server process) following the task, and until when; another
+    # may take the task over once the lease has run out.
+    lease_owner = CharField(default="")
+    lease_until = DateTimeField(null=True)
 
     @property
     def is_running(self):
@@ -258,7 +287,7 @@ class ImageTask(BaseModel):
 
 
 class Image(BaseModel):
-    id = AutoIncrementField()
+    id = IdField()
     task = ForeignKeyField(ImageTask, null=True, on_delete="SET NULL", column_name="image_task_id")
     index = IntegerField(default=0)
     file = CharField()  # relative to the images folder
@@ -295,7 +324,7 @@ class Image(BaseModel):
     @classmethod
     def count_per_day(cls, since):
         """Pictures kept per day ('YYYY-MM-DD') and model since `since`."""
-        day = fn.date(cls.created_at).coerce(False)  # the text, not a datetime
+        day = day_of(cls.created_at)
         return list(cls.select(day.alias("day"), cls.model, fn.COUNT(cls.id).alias("images"))
                     .where(cls.created_at >= since)
                     .group_by(day, cls.model).order_by(day, cls.model).dicts())
@@ -309,19 +338,28 @@ class LoginFailure(BaseModel):
 MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure]
 
 def add_conversation_pin():
-    migrate(SqliteMigrator(db).add_column("conversation", "is_pinned", BooleanField(default=False)))
+    migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))
 
 
 def add_message_image_task():
-    migrate(SqliteMigrator(db).add_column("message", "image_task_id", IntegerField(null=True)))
+    migrate(migrator().add_column("message", "image_task_id", IntegerField(null=True)))
 
 
 def add_sidebar_order_index():
-    migrate(SqliteMigrator(db).add_index("conversation", ("is_pinned", "updated_at", "id")))
+    migrate(migrator().add_index("conversation", ("is_pinned", "updated_at", "id")))
+
+
+def add_image_task_lease():
+    migrate(migrator().add_column("imagetask", "lease_owner", CharField(default="")),
+            migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
 # Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index]
+MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease]
+
+
+def migrator():
+    return SchemaMigrator.from_database(db.obj)
 
 
 # Full-text search over finished messages (a streaming answer's text changes every
@@ -345,8 +383,20 @@ MESSAGE_FTS = [
 ]
 
 
+# PostgreSQL: a trigram index on the text, which ILIKE '%…%' uses (Chinese included).
+MESSAGE_TRIGRAMS = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS message_content_trgm ON message USING gin (content gin_trgm_ops)",
+]
+
+
 def create_search_index():
-    """The full-text index and the triggers that keep it, built from the messages there."""
+    """The full-text index (and on SQLite the triggers that keep it), built from the
+    messages there."""
+    if not is_sqlite():
+        for statement in MESSAGE_TRIGRAMS:
+            db.execute_sql(statement)
+        return
     if db.table_exists("message_fts"):
         return
     with db.atomic():
@@ -362,14 +412,37 @@ def upgrade_schema():
     # its migration steps have yet to add.
     db.create_tables([model for model in MODELS if not model.table_exists()])
     create_search_index()
-    version = len(MIGRATIONS) if is_new else db.pragma("user_version")
+    version = len(MIGRATIONS) if is_new else schema_version()
     # SQLite rebuilds a table to change a column: with foreign keys on, dropping the old
     # conversation table would cascade-delete every message.
-    db.pragma("foreign_keys", 0)
+    set_foreign_keys(False)
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
         with db.atomic():
             step()
-            db.pragma("user_version", number)
-    db.pragma("foreign_keys", 1)
+            set_schema_version(number)
+    set_foreign_keys(True)
     if is_new:
-        db.pragma("user_version", version)
+        set_schema_version(version)
+
+
+def set_foreign_keys(is_on):
+    if is_sqlite():
+        db.pragma("foreign_keys", int(is_on))
+
+
+# The schema's version: SQLite keeps it in the file's header; elsewhere a one-row table.
+def schema_version():
+    if is_sqlite():
+        return db.pragma("user_version")
+    db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+    row = db.execute_sql("SELECT max(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def set_schema_version(number):
+    if is_sqlite():
+        db.pragma("user_version", number)
+        return
+    db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+    db.execute_sql("DELETE FROM schema_version")
+    db.execute_sql("INSERT INTO schema_version (version) VALUES (%s)", (number,))

@@ -40,11 +40,7 @@ class SessionInterface(SecureCookieSessionInterface):
 
 def secret_key():
     """A random key made once and kept in the database, so sessions survive restarts."""
-    key = Setting.get_value("secret_key")
-    if not key:
-        key = secrets.token_hex(32)
-        Setting.set_value("secret_key", key)
-    return key
+    return Setting.get_value("secret_key") or Setting.get_or_set("secret_key", secrets.token_hex(32))
 
 
 def is_password_set():

@@ -5,7 +5,8 @@ reads the upstream stream and keeps the text in memory; every browser that attac
 gets the text so far, then each new piece. One saver thread writes the text of every
 running answer once a second, in one transaction, so a crash loses at most the last
 second, and whatever happens the message ends with a final status: done, stopped,
-error or interrupted.
+error or interrupted. With several server processes (REDIS_URL), the pieces also go
+through Redis (services/relay.py), so a browser on any process can attach and stop.
 """
 import logging
 import threading
@@ -13,6 +14,7 @@ import time
 
 from models import Conversation, Message, connection, db
 from providers.errors import ProviderError
+from services.relay import RedisRelay
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,12 @@ TITLE_INSTRUCTION = "你是对话标题生成器。用不超过 12 个字概括�
 _running = {}
 _running_lock = threading.Lock()
 _saver = None  # the thread saving running answers, while there are any
+_relay = None  # a RedisRelay when answers are shared between processes
+
+
+def configure(redis_url):
+    global _relay
+    _relay = RedisRelay(redis_url) if redis_url else None
 
 
 class Generation:
@@ -37,6 +45,7 @@ class Generation:
         self.changed = threading.Condition()
 
     def add(self, kind, text):
+        text = text.replace("\x00", "")  # no database keeps it (PostgreSQL refuses it)
         with self.changed:
             if self.is_finishing:
                 return
@@ -46,6 +55,8 @@ class Generation:
                 self.reasoning += text
             self.pieces.append((kind, text))
             self.changed.notify_all()
+        if _relay is not None:
+            _relay.publish(self.message_id, kind, text)
 
     def attach(self):
         """Yield ("snapshot", (content, reasoning)) once, then ("content" | "reasoning", text)
@@ -82,6 +93,11 @@ class Generation:
             Message.update(**fields).where(Message.id == self.message_id).execute()
         with _running_lock:
             _running.pop(self.message_id, None)
+        if _relay is not None:
+            try:
+                _relay.end(self.message_id)
+            except Exception:
+                log.exception("answer %s: telling other processes it ended failed", self.message_id)
         with self.changed:
             self.is_finished = True  # only now: listeners read the saved row when they see it
             self.changed.notify_all()
@@ -133,12 +149,16 @@ class Generation:
 
 
 def save_running():
-    """Write the text so far of every running answer: one connection, one transaction."""
+    """Write the text so far of every running answer: one connection, one transaction.
+    With Redis, also say they are alive and stop those stopped from another process."""
     with _running_lock:
         generations = list(_running.values())
     with connection(), db.atomic():
         for generation in generations:
             generation.save_progress()
+    if _relay is not None:
+        for message_id in _relay.renew([generation.message_id for generation in generations]):
+            stop(message_id)
 
 
 def keep_saving():
@@ -161,6 +181,8 @@ def start(message, client, prompt, thinking=False, retitle=None):
     generation = Generation(message.id)
     with _running_lock:
         _running[message.id] = generation
+        if _relay is not None:
+            _relay.renew([message.id])
         if _saver is None:
             _saver = threading.Thread(target=keep_saving, name="answer-saver", daemon=True)
             _saver.start()
@@ -190,6 +212,40 @@ def name_conversation(client, model, question, conversation_id, placeholder):
 def running(message_id):
     with _running_lock:
         return _running.get(message_id)
+
+
+def attach(message_id):
+    """The pieces of the answer, as `Generation.attach` yields them, from this process or
+    through Redis from another; None when nothing generates it."""
+    generation = running(message_id)
+    if generation is not None:
+        return generation.attach()
+    if _relay is not None and _relay.is_alive(message_id):
+        return _relay.attach(message_id, KEEPALIVE_INTERVAL)
+    return None
+
+
+def stop(message_id, wait=0):
+    """Stop the answer, keeping its text, wherever it is generated. When another process
+    generates it, wait up to `wait` seconds for that process to save it."""
+    generation = running(message_id)
+    if generation is not None:
+        generation.stop()
+    elif _relay is not None and _relay.is_alive(message_id):
+        _relay.request_stop(message_id)
+        if wait:
+            _relay.wait_until_done(message_id, wait)
+
+
+def interrupt_orphans():
+    """At start-up: answers left streaming that no process generates any more."""
+    if _relay is None:
+        Message.mark_interrupted()
+        return
+    streaming = Message.select(Message.id).where(Message.status == Message.STREAMING)
+    orphans = [message.id for message in streaming if not _relay.is_alive(message.id)]
+    if orphans:
+        Message.mark_interrupted(*orphans)
 
 
 def prompt_for(message, system_prompt):

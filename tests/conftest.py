@@ -17,6 +17,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fake_upstream import FakeUpstream  # noqa: E402
+from servers import Postgres, Redis  # noqa: E402
 
 DASHSCOPE_KEY = "sk-fake0000dashscope0000key1234"
 OPENROUTER_KEY = "sk-or-v1-fake0000openrouter0000key5678"
@@ -36,9 +37,49 @@ def fake(upstream):
     return upstream
 
 
-def app_env(fake, data_dir):
+# `MOYAN_TEST_DATABASE=postgresql pytest` runs the suite on PostgreSQL: each test gets a
+# new database on a private server (tests/servers.py); tests marked sqlite_only are skipped.
+ON_POSTGRES = os.environ.get("MOYAN_TEST_DATABASE") == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="SQLite only (the suite runs on PostgreSQL)")
+    for item in items:
+        if ON_POSTGRES and "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    with Postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    with Redis() as server:
+        yield server
+
+
+def new_database_url(request):
+    """"" for SQLite in the data folder (the default), else a new PostgreSQL database."""
+    if not ON_POSTGRES:
+        return ""
+    server = request.getfixturevalue("postgres")
+    name = "moyan_" + os.urandom(6).hex()
+    server.create_database(name)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return server.url(name)
+
+
+@pytest.fixture
+def database_url(request):
+    return new_database_url(request)
+
+
+def app_env(fake, data_dir, database_url=""):
     """The environment a user would set, pointed at the fake upstream."""
-    return {"MOYAN_DATA_DIR": str(data_dir),
+    return {"MOYAN_DATA_DIR": str(data_dir), "DATABASE_URL": database_url,
             "MOYAN_DASHSCOPE_BASE_URL": fake.dashscope_base,
             "MOYAN_OPENROUTER_BASE_URL": fake.openrouter_base,
             "DASHSCOPE_API_KEY": DASHSCOPE_KEY,
@@ -49,9 +90,9 @@ def app_env(fake, data_dir):
 
 
 @pytest.fixture
-def app(fake, tmp_path, monkeypatch):
+def app(fake, tmp_path, monkeypatch, database_url):
     from app import create_app
-    for name, value in app_env(fake, tmp_path / "data").items():
+    for name, value in app_env(fake, tmp_path / "data", database_url).items():
         monkeypatch.setenv(name, value)
     app = create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0})
     yield app
@@ -158,8 +199,8 @@ def live_db(page, live_server):
 
 
 @pytest.fixture
-def live_server(fake, tmp_path):
-    server = LiveServer(app_env(fake, tmp_path / "data"), tmp_path / "server.log")
+def live_server(fake, tmp_path, database_url):
+    server = LiveServer(app_env(fake, tmp_path / "data", database_url), tmp_path / "server.log")
     server.start()
     yield server
     server.stop()

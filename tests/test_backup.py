@@ -4,6 +4,8 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 from app import create_app
 from conftest import ROOT
 from models import Conversation, Image, Message, Setting
@@ -11,6 +13,8 @@ from test_chat import ask
 from test_images import painted
 
 HX = {"HX-Request": "true"}
+
+pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
 
 
 def backup_cli(*args, data_dir):

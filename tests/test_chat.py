@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pytest
 from markupsafe import escape
 
-from conftest import DASHSCOPE_KEY, OPENROUTER_KEY
+from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY
 from fake_upstream import REPLY
 import models
 from models import Conversation, Image, ImageTask, Message, db
@@ -373,6 +373,14 @@ def fts_integrity_check():
     db.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
 
 
+def test_a_two_character_chinese_word_finds_the_conversation(client, fake):
+    ask(client, "一间花店的故事")
+    ask(client, "关于天气")
+    found = client.get("/conversations", query_string={"q": "花店"}).text
+    assert "一间花店的故事" in found and "关于天气" not in found
+
+
+@pytest.mark.sqlite_only  # FTS5
 def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
     message = ask(client, "关于花店的问题")
     rows = db.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
@@ -381,6 +389,7 @@ def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
     assert "关于花店" in client.get("/conversations", query_string={"q": "一段代码"}).text
 
 
+@pytest.mark.sqlite_only  # FTS5
 def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
     first = ask(client, "第一句")
     question = Message.get(Message.content == "第一句")
@@ -396,6 +405,7 @@ def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
     assert "第一句" not in client.get("/conversations", query_string={"q": "改过的"}).text
 
 
+@pytest.mark.sqlite_only  # FTS5
 def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, fake):
     ask(client, "关于天气的问题")
     for trigger in ("insert", "delete", "update"):  # as before the index existed
@@ -404,6 +414,16 @@ def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, f
     models.create_search_index()
     fts_integrity_check()
     assert "关于天气" in client.get("/conversations", query_string={"q": "一段代码"}).text
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only")
+def test_on_postgresql_the_search_uses_the_trigram_index(client, fake):
+    ask(client, "一间花店的故事")
+    db.execute_sql("SET enable_seqscan = off")  # a tiny table would be scanned otherwise
+    sql, params = Message.select().where(Message.matching("花店的")).sql()
+    plan = " ".join(row[0] for row in db.execute_sql("EXPLAIN " + sql, params).fetchall())
+    assert "message_content_trgm" in plan
+    assert "一间花店" in client.get("/conversations", query_string={"q": "花店的"}).text
 
 
 def test_the_first_exchange_names_the_conversation_with_a_short_model_call(client, fake):

@@ -3,6 +3,7 @@ import io
 import json
 
 from app import create_app
+from conftest import new_database_url
 from models import Conversation, Message
 from test_chat import ask
 
@@ -28,7 +29,8 @@ def test_one_conversation_exports_as_markdown_and_json(client, fake):
     assert conversation["messages"][1]["total_tokens"] == message.total_tokens
 
 
-def test_export_all_then_import_into_a_new_moyan_loses_nothing(client, fake, tmp_path, monkeypatch, app):
+def test_export_all_then_import_into_a_new_moyan_loses_nothing(client, fake, tmp_path, monkeypatch, app,
+                                                                request):
     first = ask(client, "第一段", model="qwen3-32b", thinking="on")
     ask(client, "接着问", conversation_id=first.conversation_id)
     ask(client, "第二段", provider="openrouter", model="openai/gpt-4o")
@@ -39,6 +41,7 @@ def test_export_all_then_import_into_a_new_moyan_loses_nothing(client, fake, tmp
 
     app.extensions["painter"].stop()
     monkeypatch.setenv("MOYAN_DATA_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("DATABASE_URL", new_database_url(request))
     other = create_app({"TESTING": True, "IMAGE_WORKER": False})
     other_client = other.test_client()
     other_client.get("/settings")

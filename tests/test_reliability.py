@@ -4,8 +4,12 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from conftest import LiveServer, app_env
 from fake_upstream import REPLY
+
+pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
 
 
 def rows(server, sql, *params):

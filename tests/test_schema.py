@@ -2,8 +2,12 @@
 import os
 import sqlite3
 
+import pytest
+from playhouse.migrate import migrate
+
 from app import create_app
-from models import MIGRATIONS, Conversation, Image, Message, Setting
+from models import (MIGRATIONS, Conversation, Image, ImageTask, Message, Setting, db, init_db, migrator,
+                    schema_version, set_schema_version)
 
 V0_DUMP = os.path.join(os.path.dirname(__file__), "data", "moyan-v0.sql")
 
@@ -28,15 +32,41 @@ def test_a_version_0_database_is_upgraded_with_everything_kept(fake, tmp_path, m
         assert upgraded.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.sqlite_only
 def test_a_new_database_starts_at_the_latest_version(app):
     with sqlite3.connect(os.path.join(app.config["DATA_DIR"], "moyan.db")) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert "is_pinned" in [row[1] for row in db.execute("PRAGMA table_info(conversation)")]
 
 
+@pytest.mark.sqlite_only
 def test_the_sidebar_order_is_read_from_an_index_not_sorted(app):
     from models import Conversation, db
     sql, params = Conversation.in_sidebar_order().limit(50).sql()
     plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
     assert "conversation_is_pinned_updated_at_id" in plan
     assert "TEMP B-TREE" not in plan
+
+
+def test_the_migrations_run_on_the_engine_in_use(app):
+    """The latest schema taken back to version 0, then upgraded: on SQLite and, when the
+    suite runs on it, on PostgreSQL."""
+    with db.connection_context():
+        conversation = Conversation.create(title="旧版本的对话")
+        Message.create(conversation=conversation, role="user", content="你好")
+        ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
+        assert schema_version() == len(MIGRATIONS)
+        with db.atomic():
+            migrate(migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
+                    migrator().drop_column("conversation", "is_pinned"),
+                    migrator().drop_column("message", "image_task_id"),
+                    migrator().drop_column("imagetask", "lease_owner"),
+                    migrator().drop_column("imagetask", "lease_until"))
+            set_schema_version(0)
+    init_db(app.config["DATABASE_URL"])
+    with db.connection_context():
+        assert schema_version() == len(MIGRATIONS)
+        upgraded = Conversation.get()
+        assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)
+        assert [(m.content, m.image_task_id) for m in upgraded.messages()] == [("你好", None)]
+        assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")

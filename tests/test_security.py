@@ -177,6 +177,7 @@ def test_moyan_refuses_to_serve_a_network_without_a_password(fake, tmp_path, mon
 
 # -- Files and keys -----------------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_the_data_directory_and_database_are_private(app):
     data_dir = app.config["DATA_DIR"]
     assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700

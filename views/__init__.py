@@ -2,6 +2,7 @@ import gzip
 import re
 
 from flask import abort, render_template, request
+from flask_babel import lazy_gettext
 from flask_htmx import HTMX
 
 htmx = HTMX()
@@ -9,7 +10,8 @@ htmx = HTMX()
 # A model id as the providers spell them: qwen-plus, openai/gpt-4o, meta-llama/x:free.
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
-MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger one cannot even be looked up
+MAX_ID = 2**31 - 1  # the largest id column (PostgreSQL's integer); a bigger id cannot be looked up
+NUL_REFUSED = lazy_gettext("输入里有空字符（NUL），无法保存。请删掉它后重试。")
 
 
 def to_id(value):
@@ -24,6 +26,14 @@ def to_id(value):
 def get_or_404(model, value):
     row_id = to_id(value)
     return (model.get_or_none(model.id == row_id) if row_id else None) or abort(404)
+
+
+def refuse_nul():
+    """before_request: text with a NUL character cannot be stored (PostgreSQL refuses it);
+    say so instead of failing later."""
+    values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
+    if any("\x00" in value for value in values):
+        return alert(NUL_REFUSED)
 
 
 THEMES = ("system", "light", "dark")

@@ -1,4 +1,5 @@
 """The chat page: conversations in the sidebar, messages, streamed answers."""
+import logging
 import random
 from urllib.parse import unquote
 
@@ -10,15 +11,17 @@ from markupsafe import escape
 from models import Conversation, ImageTask, Message, db
 from services import generation
 from services import settings as provider_settings
-from views import MODEL_ID, alert, get_or_404, htmx, page_or_fragment, sse
+from views import MODEL_ID, alert, get_or_404, htmx, page_or_fragment, sse, to_id
 from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
 from views.images import MAX_SEED
 
 bp = Blueprint("chat", __name__)
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 100_000
 MAX_SYSTEM_PROMPT = 20_000
 SIDEBAR_PAGE = 50  # conversations per sidebar page; more load as the list scrolls
+STOP_WAIT = 5  # seconds a stop waits for another process to save the stopped answer
 
 
 def sidebar(query="", offset=0):
@@ -49,7 +52,7 @@ def show(conversation_id):
 @bp.get("/c/<int:conversation_id>/messages")
 def older_messages(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
-    messages, has_older = conversation.recent_messages(request.args.get("before", type=int))
+    messages, has_older = conversation.recent_messages(to_id(request.args.get("before")))
     return render_template("partials/message_page.html", conversation=conversation,
                            messages=messages, has_older=has_older)
 
@@ -57,7 +60,7 @@ def older_messages(conversation_id):
 @bp.get("/conversations")
 def search():
     query = request.args.get("q", "").strip()[:200]
-    offset = max(0, request.args.get("offset", 0, type=int))
+    offset = to_id(request.args.get("offset")) or 0
     template = "partials/conversation_page.html" if offset else "partials/conversation_list.html"
     return render_template(template, **sidebar(query, offset))
 
@@ -84,7 +87,7 @@ def pin(conversation_id):
 def delete(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
     for message in list(conversation.messages()):
-        stop_generation(message)
+        generation.stop(message.id)
     conversation.delete_instance(recursive=True)
     is_open = (htmx.current_url or "").rstrip("/").endswith(f"/c/{conversation_id}")
     return "", 200, ({"HX-Redirect": url_for("chat.index")} if is_open else {})
@@ -138,15 +141,15 @@ def stream(message_id):
     SSE extension reconnecting can never start another one.
     """
     message = get_or_404(Message, message_id)
-    running = generation.running(message_id)
-    if message.is_streaming and running is None:
+    pieces = generation.attach(message_id) if message.is_streaming else None
+    if message.is_streaming and pieces is None:
         # Nothing is generating it any more: it was cut off.
         Message.mark_interrupted(message_id)
     db.close()  # an open stream must not hold a database connection
 
     def events():
-        if running is not None:
-            for kind, value in running.attach():
+        if pieces is not None:
+            for kind, value in pieces:
                 if kind == "snapshot":
                     yield sse("snapshot", render_template("partials/answer_text.html",
                                                           message_id=message_id,
@@ -156,6 +159,8 @@ def stream(message_id):
                 else:
                     yield sse(kind, str(escape(value)))
         db.connect(reuse_if_open=True)
+        if Message.mark_interrupted(message_id):  # its process died while we listened
+            log.warning("answer %s: its process stopped generating it", message_id)
         final = Message.get_by_id(message_id)
         yield sse("done", render_template("partials/message.html", m=final)
                   + render_template("partials/conversation_item.html", c=final.conversation, oob=True))
@@ -166,8 +171,8 @@ def stream(message_id):
 
 @bp.post("/m/<int:message_id>/stop")
 def stop(message_id):
-    message = get_or_404(Message, message_id)
-    stop_generation(message)
+    get_or_404(Message, message_id)
+    generation.stop(message_id, wait=STOP_WAIT)
     return render_template("partials/message.html", m=Message.get_by_id(message_id))
 
 
@@ -176,7 +181,7 @@ def regenerate(message_id):
     message = get_or_404(Message, message_id)
     if message.role != "assistant":
         return alert(gettext("只能重新生成模型的回答。"))
-    stop_generation(message)
+    generation.stop(message.id)
     conversation = message.conversation
     (Message.delete().where((Message.conversation == conversation) & (Message.id >= message.id))
      .execute())
@@ -206,7 +211,7 @@ def edit(message_id):
         return alert(gettext("消息不能为空，且不超过 %(limit)s 字。", limit=format_number(MAX_TEXT)))
     conversation = message.conversation
     for later in list(Message.select().where((Message.conversation == conversation) & (Message.id > message.id))):
-        stop_generation(later)
+        generation.stop(later.id)
     with db.atomic():
         Message.delete().where((Message.conversation == conversation) & (Message.id > message.id)).execute()
         message.content = text
@@ -269,9 +274,3 @@ def paint_answer(conversation, prompt):
                             model=task.model, image_task_id=task.id)
     current_app.extensions["painter"].submit_waiting()
     return answer
-
-
-def stop_generation(message):
-    running = generation.running(message.id)
-    if running is not None:
-        running.stop()

@@ -7,7 +7,7 @@ from flask_babel import gettext
 
 from models import Conversation
 from services import exports
-from views import alert
+from views import NUL_REFUSED, alert
 
 bp = Blueprint("exports", __name__)
 
@@ -51,6 +51,8 @@ def import_conversations():
     raw = upload.read(MAX_IMPORT_BYTES + 1)
     if len(raw) > MAX_IMPORT_BYTES:
         return alert(gettext("文件太大（超过 50 MB）。"))
+    if b"\\u0000" in raw or b"\x00" in raw:
+        return alert(NUL_REFUSED)
     try:
         count = exports.import_json(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
