@@ -12,11 +12,11 @@ CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/message
 run: $(VENV)/.runtime $(CATALOGUES)
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
 
-# Every test on SQLite, then the suite again on PostgreSQL (browser tests aside: they
-# drive the same views).
+# Every test on SQLite (and the several-process tests on PostgreSQL and Redis), then the
+# suite again on PostgreSQL, browser tests aside: they drive the same views.
 test: $(VENV)/.dev $(CATALOGUES) chromium servers
 	$(BIN)/python -m pytest
-	MOYAN_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
+	MOYAN_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser and not scaleout"
 
 # Benchmarks print figures; they live in bench/, outside the test suite (about 10 minutes).
 bench: $(VENV)/.bench $(CATALOGUES) chromium

@@ -35,6 +35,7 @@ def config_from_env():
         "IMAGE_CONCURRENCY": int(env("MOYAN_IMAGE_CONCURRENCY", "2")),
         "IMAGE_POLL_INTERVAL": float(env("MOYAN_IMAGE_POLL_INTERVAL", "2")),
         "IMAGE_TASK_TIMEOUT": int(env("MOYAN_IMAGE_TASK_TIMEOUT", "900")),
+        "IMAGE_LEASE": float(env("MOYAN_IMAGE_LEASE", "60")),
         "HOST": env("MOYAN_HOST", "127.0.0.1"),
         "PASSWORD": env("MOYAN_PASSWORD", ""),
         "ALLOW_OPEN": env("MOYAN_ALLOW_OPEN", "") == "1",

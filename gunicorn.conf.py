@@ -1,11 +1,13 @@
 # Production server: one gevent worker holds hundreds of open answer streams cheaply.
+# MOYAN_WORKERS > 1 needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL): docs/DEPLOY.md.
 import os
 
 bind = f"{os.environ.get('MOYAN_HOST', '127.0.0.1')}:{os.environ.get('MOYAN_PORT', '5000')}"
 worker_class = "gevent"
-workers = 1
+workers = int(os.environ.get("MOYAN_WORKERS", "1"))
 worker_connections = 2000
 timeout = 60
 graceful_timeout = 2
+control_socket_disable = True  # one per user by default: two Moyans on one host would share it
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

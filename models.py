@@ -31,9 +31,25 @@ def init_db(url):
     else:
         database = connect(url)
     db.initialize(database)
-    with db.connection_context():
+    with db.connection_context(), schema_lock():
         upgrade_schema()
     return database
+
+
+SCHEMA_LOCK = 0x6D6F79616E  # "moyan": an advisory lock id of our own
+
+
+@contextmanager
+def schema_lock():
+    """One process at a time upgrades the schema: several workers start together."""
+    if is_sqlite():  # SQLite has a single process
+        yield
+        return
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+    try:
+        yield
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
 
 @contextmanager

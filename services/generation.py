@@ -221,7 +221,7 @@ def attach(message_id):
     if generation is not None:
         return generation.attach()
     if _relay is not None and _relay.is_alive(message_id):
-        return _relay.attach(message_id, KEEPALIVE_INTERVAL)
+        return _relay.attach(message_id)
     return None
 
 

@@ -5,11 +5,18 @@ tasks while the account has a free slot (Wan runs about two at a time), polls th
 running ones with a growing interval, and downloads every result as soon as a task
 succeeds, since the provider's links expire after 24 hours. After a restart it simply
 carries on with whatever the database holds.
+
+Every server process has a painter. Each acts on a task only under a lease in the
+database (`ImageTask.lease_owner`, `lease_until`), kept while it follows the task, so
+exactly one process follows and downloads it; when that process dies, its lease runs
+out and another takes the task over. A single process (no REDIS_URL) frees every lease
+at start: they can only be its own, from before a restart.
 """
 import datetime
 import io
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -37,6 +44,8 @@ class Painter:
         self.is_stopping = False
         self.submit_lock = threading.Lock()
         self.thread = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.openrouter_tasks = set()  # ids of this process's OpenRouter calls under way
 
     def start(self):
         self.thread = threading.Thread(target=self.run, name="painter", daemon=True)
@@ -50,8 +59,9 @@ class Painter:
 
     def run(self):
         with self.app.app_context():
-            with db.connection_context():
-                interrupt_openrouter_tasks()
+            if not self.app.config["REDIS_URL"]:
+                with db.connection_context():
+                    release_leases()
             while not self.is_stopping:
                 try:
                     with db.connection_context():
@@ -62,20 +72,65 @@ class Painter:
                 self.wake.clear()
 
     def step(self):
+        self.renew_openrouter_leases()
+        interrupt_openrouter_tasks()
         self.submit_waiting()
         for task in ImageTask.due():
             if self.is_stopping:
                 return
-            follow(task)
+            if claim(task, self.owner):
+                follow(task)
 
     def submit_waiting(self):
         """Submit the oldest waiting tasks while the account has free slots."""
         with self.submit_lock:
             for task in ImageTask.waiting():
                 if task.provider == "openrouter":
-                    start_openrouter(task)
-                elif has_free_slot():
+                    if claim(task, self.owner):
+                        self.start_openrouter(task)
+                elif has_free_slot() and claim(task, self.owner):
                     submit(task)
+
+    def start_openrouter(self, task):
+        task.status, task.submitted_at = ImageTask.RUNNING, now()
+        task.save()
+        self.openrouter_tasks.add(task.id)
+        threading.Thread(target=self.paint_with_openrouter, args=(task.id,), daemon=True,
+                         name=f"openrouter-image-{task.id}").start()
+
+    def paint_with_openrouter(self, task_id):
+        try:
+            with self.app.app_context(), db.connection_context():
+                paint_with_openrouter(ImageTask.get_by_id(task_id))
+        finally:
+            self.openrouter_tasks.discard(task_id)
+
+    def renew_openrouter_leases(self):
+        """An OpenRouter painting is one long call: its lease is renewed while it lasts."""
+        if self.openrouter_tasks:
+            (ImageTask.update(lease_until=lease_end(now()))
+             .where(ImageTask.id.in_(list(self.openrouter_tasks)) & (ImageTask.lease_owner == self.owner))
+             .execute())
+
+
+def lease_end(start):
+    return start + datetime.timedelta(seconds=current_app.config["IMAGE_LEASE"])
+
+
+def claim(task, owner):
+    """Take the lease of `task` unless another process holds a live one; True if taken."""
+    moment = now()
+    is_free = ImageTask.lease_until.is_null() | (ImageTask.lease_until < moment) | (ImageTask.lease_owner == owner)
+    taken = (ImageTask.update(lease_owner=owner, lease_until=lease_end(moment))
+             .where((ImageTask.id == task.id) & ImageTask.status.in_(ImageTask.ACTIVE) & is_free)
+             .execute())
+    if taken:
+        task.lease_owner, task.lease_until = owner, lease_end(moment)
+    return bool(taken)
+
+
+def release_leases():
+    ImageTask.update(lease_until=None).where(ImageTask.status.in_(ImageTask.ACTIVE)).execute()
 
 
 def has_free_slot():
@@ -83,10 +138,12 @@ def has_free_slot():
 
 
 def interrupt_openrouter_tasks():
-    """An OpenRouter painting is one long call with no task id: after a restart it is lost."""
+    """An OpenRouter painting is one long call with no task id: when the process making it
+    has stopped (its lease ran out), it is lost."""
     (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
                       error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
-     .where((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING))
+     .where((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING)
+            & (ImageTask.lease_until.is_null() | (ImageTask.lease_until < now())))
      .execute())
 
 
@@ -104,6 +161,7 @@ def submit(task):
     task.task_id, task.request_id = task_id, request_id
     task.status, task.submitted_at = ImageTask.PENDING, now()
     task.next_poll_at = now() + poll_delay(0)
+    task.lease_until = lease_end(task.next_poll_at)  # kept until the next poll, and a margin
     task.save()
 
 
@@ -132,6 +190,7 @@ def follow(task):
         if status in ("PENDING", "RUNNING"):
             task.status = status.lower()
         task.next_poll_at = now() + poll_delay(task.polls)
+        task.lease_until = lease_end(task.next_poll_at)
         task.save()
 
 
@@ -199,33 +258,24 @@ def finish(task, status, error=""):
     # sentences are shown translated (the `translated` filter); ones quoting a count or the
     # provider's words stay as saved.
     task.status, task.error, task.finished_at = status, str(error), now()
+    task.lease_until = None
     task.save()
 
 
-def start_openrouter(task):
-    task.status, task.submitted_at = ImageTask.RUNNING, now()
-    task.save()
-    app = current_app._get_current_object()
-    threading.Thread(target=paint_with_openrouter, args=(app, task.id), daemon=True,
-                     name=f"openrouter-image-{task.id}").start()
-
-
-def paint_with_openrouter(app, task_id):
-    with app.app_context(), db.connection_context():
-        task = ImageTask.get_by_id(task_id)
-        client = provider_settings.client("openrouter")
-        problems = []
-        try:
-            urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
-                                                         aspect_ratio(task.width, task.height))
-            task.request_id = generation_id
-            for index, url in enumerate(urls[:task.n]):
-                save_image(task, index, *decode_data_url(url), "", generation_id)
-            if not urls:
-                problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
-        except errors.ProviderError as exc:
-            problems.append(exc.user_message)
-        settle(task, problems)
+def paint_with_openrouter(task):
+    client = provider_settings.client("openrouter")
+    problems = []
+    try:
+        urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
+                                                     aspect_ratio(task.width, task.height))
+        task.request_id = generation_id
+        for index, url in enumerate(urls[:task.n]):
+            save_image(task, index, *decode_data_url(url), "", generation_id)
+        if not urls:
+            problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
+    except errors.ProviderError as exc:
+        problems.append(exc.user_message)
+    settle(task, problems)
 
 
 def openrouter_prompt(task):

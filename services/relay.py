@@ -19,7 +19,9 @@ DONE_KEEP_SECONDS = 60
 
 class RedisRelay:
     def __init__(self, url):
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        # A read may block for ALIVE_SECONDS (XREAD): the socket must wait longer.
+        self.redis = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
+                                          socket_timeout=ALIVE_SECONDS + 10)
 
     @staticmethod
     def key(message_id, suffix=""):
@@ -56,9 +58,9 @@ class RedisRelay:
     def request_stop(self, message_id):
         self.redis.set(self.key(message_id, ":stop"), 1, ex=KEEP_SECONDS)
 
-    def attach(self, message_id, keepalive):
+    def attach(self, message_id):
         """Yield like `Generation.attach`: ("snapshot", (content, reasoning)), then pieces
-        and ("tick", None) every `keepalive` seconds without one, until `done` or until
+        and ("tick", None) after each ALIVE_SECONDS without one, until `done` or until
         the generating process is gone."""
         key = self.key(message_id)
         entries = self.redis.xrange(key)
@@ -71,7 +73,7 @@ class RedisRelay:
             return
         last = entries[-1][0] if entries else "0-0"
         while True:
-            answer = self.redis.xread({key: last}, count=1000, block=int(keepalive * 1000))
+            answer = self.redis.xread({key: last}, count=1000, block=ALIVE_SECONDS * 1000)
             if not answer:
                 if not self.is_alive(message_id):
                     return

@@ -258,6 +258,12 @@ class Redis:
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def flush(self):
+        """Forget every key: each test starts with an empty Redis."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            assert s.recv(64).startswith(b"+OK")
+
 
 def main():
     """Start both servers, check them, print how long each step took, stop both."""

@@ -1,0 +1,138 @@
+"""Two Moyan processes on two ports over one PostgreSQL database and one Redis, as in
+docs/DEPLOY.md: whatever one process starts, the other can show, stop or finish."""
+import os
+import re
+import time
+
+import psycopg
+import pytest
+
+from conftest import LiveServer, app_env
+from fake_upstream import REPLY, SLOW_TAIL
+
+pytestmark = pytest.mark.scaleout
+
+
+@pytest.fixture
+def servers(fake, tmp_path, postgres, redis_server):
+    name = "moyan_" + os.urandom(6).hex()
+    postgres.create_database(name)
+    redis_server.flush()
+    env = {**app_env(fake, tmp_path / "data", postgres.url(name)), "REDIS_URL": redis_server.url(),
+           "MOYAN_IMAGE_LEASE": "2"}
+    started = []
+    try:
+        for number in (1, 2):
+            started.append(LiveServer(env, tmp_path / f"server{number}.log"))
+            started[-1].start()
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+        postgres.drop_database(name)
+
+
+def rows(server, sql, *params):
+    with psycopg.connect(server.env["DATABASE_URL"], autocommit=True) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def wait_until(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def events(response):
+    """(event, data) pairs of an SSE response, as they arrive."""
+    event, data = None, []
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data.append(line[len("data: "):])
+        elif not line and event:
+            yield event, "\n".join(data)
+            event, data = None, []
+
+
+def send(server, session, text, model="qwen-slow"):
+    sent = session.post(server.url + "/send", data={"text": text, "provider": "dashscope", "model": model})
+    return int(re.findall(r'id="msg-(\d+)"', sent.text)[-1])
+
+
+def test_an_answer_sent_through_one_process_streams_through_the_other(servers):
+    first, second = servers
+    session = first.session()  # the same cookie works on both: one secret key in the database
+    message_id = send(first, session, "你好")
+    time.sleep(1)  # well into the answer: the other process must give the text so far
+    seen = []
+    with session.get(f"{second.url}/m/{message_id}/stream", stream=True, timeout=30) as stream:
+        for event, data in events(stream):
+            seen.append(event)
+            if event == "done":
+                final = data
+    assert seen[0] == "snapshot" and seen.count("content") > 3 and seen[-1] == "done"
+    assert "完毕" in final and SLOW_TAIL[:10] in final
+    assert rows(first, "SELECT status, content FROM message WHERE id = %s", message_id) == [
+        ("done", REPLY("你好") + SLOW_TAIL)]
+
+
+def test_an_answer_is_stopped_through_the_other_process_and_keeps_its_text(servers):
+    first, second = servers
+    session = first.session()
+    message_id = send(first, session, "请停下")
+    with session.get(f"{second.url}/m/{message_id}/stream", stream=True, timeout=30) as stream:
+        pieces = events(stream)
+        for event, _ in pieces:
+            if event == "content":
+                break
+        stopped = session.post(f"{second.url}/m/{message_id}/stop")
+        assert "已停止生成" in stopped.text
+        assert [event for event, _ in pieces][-1] == "done"
+    status, content = rows(first, "SELECT status, content FROM message WHERE id = %s", message_id)[0]
+    assert status == "stopped" and content.startswith("收到") and content != REPLY("请停下") + SLOW_TAIL
+    assert content[:6] in stopped.text
+
+
+def test_an_answer_whose_process_dies_ends_as_interrupted_on_the_other(servers):
+    first, second = servers
+    session = first.session()
+    message_id = send(first, session, "中途崩溃")
+    wait_until(lambda: rows(first, "SELECT content FROM message WHERE id = %s", message_id)[0][0])
+    with session.get(f"{second.url}/m/{message_id}/stream", stream=True, timeout=30) as stream:
+        pieces = events(stream)
+        for event, _ in pieces:
+            if event == "content":
+                break
+        first.stop(kill=True)
+        final = [data for event, data in pieces if event == "done"]
+    assert "回答被中断" in final[0] and "收到" in final[0]
+    [(status,)] = rows(second, "SELECT status FROM message WHERE id = %s", message_id)
+    assert status == "interrupted"
+
+
+def test_an_image_task_survives_the_sigkill_of_the_process_following_it(servers):
+    first, second = servers
+    session = first.session()
+    session.post(first.url + "/images", data={"prompt": "两个进程 [slow]", "size": "1024*1024", "n": "1",
+                                              "provider": "dashscope", "model": "wan2.2-t2i-flash"})
+    wait_until(lambda: rows(first, "SELECT lease_owner FROM imagetask WHERE task_id != ''")[0][0])
+    owner_pid = int(rows(first, "SELECT lease_owner FROM imagetask")[0][0].split(":")[1])
+    follower = next(server for server in servers if server.process.pid == parent_of(owner_pid))
+    survivor = second if follower is first else first
+    follower.stop(kill=True)
+
+    wait_until(lambda: rows(survivor, "SELECT status FROM imagetask")[0][0] == "succeeded")
+    [(owner,)] = rows(survivor, "SELECT lease_owner FROM imagetask")
+    assert int(owner.split(":")[1]) != owner_pid
+    [(file,)] = rows(survivor, "SELECT file FROM image")
+    assert survivor.session().get(f"{survivor.url}/files/{file}").status_code == 200
+
+
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
