@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test bench css translations chromium servers backup restore
+.PHONY: run test bench css translations chromium servers backup restore move-to-postgresql
 
 run: $(VENV)/.runtime $(CATALOGUES)
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
@@ -40,6 +40,11 @@ backup: $(VENV)/.runtime
 # make restore FILE=backups/moyan-....tar.gz  (into an empty MOYAN_DATA_DIR)
 restore: $(VENV)/.runtime
 	$(BIN)/python -m services.backup restore "$(FILE)"
+
+# make move-to-postgresql TO=postgresql://user:pass@host/moyan  (an empty database; stop Moyan
+# first): every row of MOYAN_DATA_DIR/moyan.db, ids unchanged. docs/DEPLOY.md has the rest.
+move-to-postgresql: $(VENV)/.runtime
+	$(BIN)/python -m services.move "$(TO)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }

@@ -5,6 +5,7 @@ import os
 from flask import Flask, render_template
 from flask_babel import Babel, format_number, gettext, lazy_gettext
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
@@ -37,6 +38,7 @@ def config_from_env():
         "IMAGE_TASK_TIMEOUT": int(env("MOYAN_IMAGE_TASK_TIMEOUT", "900")),
         "IMAGE_LEASE": float(env("MOYAN_IMAGE_LEASE", "60")),
         "HOST": env("MOYAN_HOST", "127.0.0.1"),
+        "PROXIES": int(env("MOYAN_PROXIES", "0")),
         "PASSWORD": env("MOYAN_PASSWORD", ""),
         "ALLOW_OPEN": env("MOYAN_ALLOW_OPEN", "") == "1",
         "TRUSTED_HOSTS": trusted_hosts(env("MOYAN_HOST", "127.0.0.1"), env("MOYAN_TRUSTED_HOSTS", "")),
@@ -91,6 +93,11 @@ def create_app(config=None):
                                  current_theme=current_theme)
     app.after_request(compress)
 
+    if app.config["PROXIES"]:
+        # Behind nginx: the client's address and scheme come from X-Forwarded-For/-Proto
+        # (login throttling, Secure cookies), trusted only from that many proxies.
+        hops = app.config["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     htmx.init_app(app)
     for bp in (access_views.bp, chat.bp, exports.bp, images.bp, language.bp, settings.bp, usage.bp):
         app.register_blueprint(bp)

@@ -5,6 +5,8 @@ import os
 bind = f"{os.environ.get('MOYAN_HOST', '127.0.0.1')}:{os.environ.get('MOYAN_PORT', '5000')}"
 worker_class = "gevent"
 workers = int(os.environ.get("MOYAN_WORKERS", "1"))
+if workers > 1 and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    raise SystemExit("MOYAN_WORKERS > 1 需要 PostgreSQL 和 Redis（DATABASE_URL、REDIS_URL），见 docs/DEPLOY.md。")
 worker_connections = 2000
 timeout = 60
 graceful_timeout = 2

@@ -36,7 +36,22 @@ def init_db(url):
     return database
 
 
-SCHEMA_LOCK = 0x6D6F79616E  # "moyan": an advisory lock id of our own
+# Advisory lock ids of our own (PostgreSQL).
+SCHEMA_LOCK = 0x6D6F79616E  # "moyan"
+SUBMIT_LOCK = SCHEMA_LOCK + 1
+
+
+@contextmanager
+def one_process_at_a_time(lock_id):
+    """On PostgreSQL, a transaction that only one process holds at a time (an advisory
+    lock). SQLite serves a single process: nothing to hold, and a transaction there would
+    lock out every other writer."""
+    if is_sqlite():
+        yield
+        return
+    with db.atomic():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+        yield
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from flask import current_app
 from flask_babel import gettext
 from PIL import Image as PILImage
 
-from models import Image, ImageTask, db, now
+from models import SUBMIT_LOCK, Image, ImageTask, db, now, one_process_at_a_time
 from providers import errors
 from providers.downloads import decode_data_url, download_image
 from services import settings as provider_settings
@@ -82,8 +82,9 @@ class Painter:
                 follow(task)
 
     def submit_waiting(self):
-        """Submit the oldest waiting tasks while the account has free slots."""
-        with self.submit_lock:
+        """Submit the oldest waiting tasks while the account has free slots (counted over
+        every process: one process at a time counts and submits)."""
+        with self.submit_lock, one_process_at_a_time(SUBMIT_LOCK):
             for task in ImageTask.waiting():
                 if task.provider == "openrouter":
                     if claim(task, self.owner):

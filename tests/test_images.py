@@ -1,11 +1,12 @@
 """Painting with Wan and OpenRouter: tasks followed on the server, pictures kept on disk."""
+import datetime
 import os
 import time
 
 import pytest
 
 from app import create_app
-from models import Image, ImageTask
+from models import Image, ImageTask, now
 
 HX = {"HX-Request": "true"}
 
@@ -283,3 +284,16 @@ def test_openrouter_image_models_are_offered_after_testing_the_connection(client
     assert '<option value="google/gemini-2.5-flash-image">' in form
     assert '<option value="openai/gpt-4o">' not in form
     assert any(r["query"] == "output_modalities=image" for r in fake.requests)
+
+
+def test_a_task_leased_by_another_process_is_left_to_it_until_the_lease_runs_out(app):
+    from services.images import claim
+    later = now() + datetime.timedelta(hours=1)  # not due: this process's painter leaves it alone
+    task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", status=ImageTask.PENDING, next_poll_at=later)
+    with app.app_context():
+        assert claim(task, "host-a:1:aaaaaa")
+        assert claim(ImageTask.get_by_id(task.id), "host-a:1:aaaaaa")  # renewed by its holder
+        assert not claim(ImageTask.get_by_id(task.id), "host-b:2:bbbbbb")
+        ImageTask.update(lease_until=now() - datetime.timedelta(seconds=1)).where(ImageTask.id == task.id).execute()
+        assert claim(ImageTask.get_by_id(task.id), "host-b:2:bbbbbb")
+        assert ImageTask.get_by_id(task.id).lease_owner == "host-b:2:bbbbbb"

@@ -133,6 +133,29 @@ def test_repeated_wrong_passwords_are_refused_for_a_while(locked_app):
     assert client.get("/").status_code == 302
 
 
+def test_a_forged_forwarded_address_does_not_escape_the_lockout(locked_app):
+    client = locked_app.test_client()
+    for number in range(5):
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = f"10.0.0.{number}"
+        login(client, "guess")
+    assert "错误次数过多" in login(client, "correct horse").text
+
+
+def test_behind_a_proxy_the_forwarded_address_and_scheme_are_used(fake, tmp_path, monkeypatch):
+    for name, value in {"MOYAN_DATA_DIR": str(tmp_path / "proxied"), "MOYAN_PASSWORD": "correct horse",
+                        "MOYAN_PROXIES": "1"}.items():
+        monkeypatch.setenv(name, value)
+    app = create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0, "IMAGE_WORKER": False})
+    guesser, owner = app.test_client(), app.test_client()
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+    for _ in range(5):
+        login(guesser, "guess")
+    assert "错误次数过多" in login(guesser, "correct horse").text
+    owner.environ_base.update(HTTP_X_FORWARDED_FOR="198.51.100.2", HTTP_X_FORWARDED_PROTO="https")
+    let_in = login(owner, "correct horse")
+    assert let_in.status_code == 302 and "Secure" in let_in.headers["Set-Cookie"]
+
+
 def test_login_only_redirects_back_into_moyan(locked_app):
     client = locked_app.test_client()
     page = client.get("/login?next=//evil.example/x").text
