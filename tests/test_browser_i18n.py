@@ -14,6 +14,7 @@ def test_the_language_switch_is_remembered_and_switches_back(page, live_server):
     expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
     page.get_by_role("link", name="Chat", exact=True).click()
     expect(page.get_by_role("link", name="+ New chat")).to_be_visible()
+    page.wait_for_load_state("load")  # static/app.js, which follows the provider select, has run
     expect(page.get_by_label("Model", exact=True)).to_have_attribute("placeholder", "Default: qwen-plus")
     page.locator("#chat-provider").select_option("openrouter")
     expect(page.get_by_label("Model", exact=True)).to_have_attribute("placeholder", "Default: openai/gpt-4o-mini")

@@ -86,7 +86,7 @@ def pin(conversation_id):
 @bp.delete("/c/<int:conversation_id>")
 def delete(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
-    for message in list(conversation.messages()):
+    for message in list(conversation.messages().where(Message.status == Message.STREAMING)):
         generation.stop(message.id)
     conversation.delete_instance(recursive=True)
     is_open = (htmx.current_url or "").rstrip("/").endswith(f"/c/{conversation_id}")
@@ -159,9 +159,11 @@ def stream(message_id):
                 else:
                     yield sse(kind, str(escape(value)))
         db.connect(reuse_if_open=True)
-        if Message.mark_interrupted(message_id):  # its process died while we listened
-            log.warning("answer %s: its process stopped generating it", message_id)
         final = Message.get_by_id(message_id)
+        if final.is_streaming:  # the process generating it died while we listened
+            log.warning("answer %s: its process stopped generating it", message_id)
+            Message.mark_interrupted(message_id)
+            final = Message.get_by_id(message_id)
         yield sse("done", render_template("partials/message.html", m=final)
                   + render_template("partials/conversation_item.html", c=final.conversation, oob=True))
 
@@ -210,10 +212,11 @@ def edit(message_id):
     if not text or len(text) > MAX_TEXT:
         return alert(gettext("消息不能为空，且不超过 %(limit)s 字。", limit=format_number(MAX_TEXT)))
     conversation = message.conversation
-    for later in list(Message.select().where((Message.conversation == conversation) & (Message.id > message.id))):
-        generation.stop(later.id)
+    later = (Message.conversation == conversation) & (Message.id > message.id)
+    for answer in list(Message.select().where(later & (Message.status == Message.STREAMING))):
+        generation.stop(answer.id)
     with db.atomic():
-        Message.delete().where((Message.conversation == conversation) & (Message.id > message.id)).execute()
+        Message.delete().where(later).execute()
         message.content = text
         message.save()
     start_answer(conversation)
