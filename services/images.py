@@ -84,6 +84,8 @@ class Painter:
     def submit_waiting(self):
         """Submit the oldest waiting tasks while the account has free slots (counted over
         every process: one process at a time counts and submits)."""
+        if not ImageTask.select().where(ImageTask.status == ImageTask.WAITING).exists():
+            return  # the usual case, checked without taking the lock
         with self.submit_lock, one_process_at_a_time(SUBMIT_LOCK):
             for task in ImageTask.waiting():
                 if task.provider == "openrouter":
@@ -141,11 +143,12 @@ def has_free_slot():
 def interrupt_openrouter_tasks():
     """An OpenRouter painting is one long call with no task id: when the process making it
     has stopped (its lease ran out), it is lost."""
-    (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
-                      error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
-     .where((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING)
-            & (ImageTask.lease_until.is_null() | (ImageTask.lease_until < now())))
-     .execute())
+    orphaned = ((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING)
+                & (ImageTask.lease_until.is_null() | (ImageTask.lease_until < now())))
+    if ImageTask.select().where(orphaned).exists():  # read first: a write would lock SQLite
+        (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
+                          error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
+         .where(orphaned).execute())
 
 
 def submit(task):
