@@ -297,3 +297,17 @@ def test_a_task_leased_by_another_process_is_left_to_it_until_the_lease_runs_out
         ImageTask.update(lease_until=now() - datetime.timedelta(seconds=1)).where(ImageTask.id == task.id).execute()
         assert claim(ImageTask.get_by_id(task.id), "host-b:2:bbbbbb")
         assert ImageTask.get_by_id(task.id).lease_owner == "host-b:2:bbbbbb"
+
+
+def test_an_openrouter_painting_is_given_up_only_once_its_process_lease_has_run_out(app):
+    from services.images import interrupt_openrouter_tasks
+    fields = {"provider": "openrouter", "model": "google/gemini-2.5-flash-image", "status": ImageTask.RUNNING}
+    alive = ImageTask.create(prompt="还在画", lease_owner="host-b:2:bbbbbb",
+                             lease_until=now() + datetime.timedelta(minutes=1), **fields)
+    dead = ImageTask.create(prompt="进程没了", lease_owner="host-c:3:cccccc",
+                            lease_until=now() - datetime.timedelta(seconds=1), **fields)
+    with app.app_context():
+        interrupt_openrouter_tasks()
+    assert ImageTask.get_by_id(alive.id).status == ImageTask.RUNNING
+    assert ImageTask.get_by_id(dead.id).status == ImageTask.FAILED
+    assert "重启" in ImageTask.get_by_id(dead.id).error
