@@ -12,4 +12,4 @@ timeout = 60
 graceful_timeout = 2
 control_socket_disable = True  # one per user by default: two Moyans on one host would share it
 accesslog = "-"
-access_log_format = '[%(p)s] %(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+access_log_format = '%(p)s %(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
