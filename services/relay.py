@@ -8,9 +8,12 @@ then new ones as they come. While the answer runs, its process renews a short-li
 (that process died) and it is marked interrupted. A stop asked of another process sets
 `…:stop`, which the generating process sees at its next renewal.
 """
+import logging
 import time
 
 import redis
+
+log = logging.getLogger(__name__)
 
 ALIVE_SECONDS = 5  # an answer whose process has not renewed it for this long is orphaned
 KEEP_SECONDS = 600  # a stream is kept this long after its last renewal, for late attaches
@@ -28,13 +31,25 @@ class RedisRelay:
         return f"moyan:answer:{message_id}{suffix}"
 
     def publish(self, message_id, kind, text=""):
-        self.redis.xadd(self.key(message_id), {"kind": kind, "text": text})
+        """Best effort: with Redis away, the answer goes on and is saved; only listeners on
+        other processes miss pieces until its end, which they read from the database."""
+        try:
+            self.redis.xadd(self.key(message_id), {"kind": kind, "text": text})
+        except redis.RedisError as exc:
+            log.warning("answer %s: piece not relayed: %s", message_id, exc.__class__.__name__)
 
     def renew(self, message_ids):
         """Mark these answers as generated here for a few more seconds; return the ids
         of those someone asked to stop."""
         if not message_ids:
             return []
+        try:
+            return self._renew(message_ids)
+        except redis.RedisError as exc:
+            log.warning("answers not renewed: %s", exc.__class__.__name__)
+            return []
+
+    def _renew(self, message_ids):
         with self.redis.pipeline(transaction=False) as pipe:
             for message_id in message_ids:
                 pipe.set(self.key(message_id, ":alive"), 1, ex=ALIVE_SECONDS)

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import LiveServer, app_env
 from fake_upstream import REPLY, SLOW_TAIL
+from servers import Redis
 
 pytestmark = pytest.mark.scaleout
 
@@ -136,3 +137,22 @@ def test_an_image_task_survives_the_sigkill_of_the_process_following_it(servers)
 def parent_of(pid):
     with open(f"/proc/{pid}/stat") as stat:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_an_answer_is_still_saved_whole_when_redis_goes_away_in_the_middle(fake, tmp_path, postgres):
+    name = "moyan_" + os.urandom(6).hex()
+    postgres.create_database(name)
+    with Redis() as redis_server:
+        server = LiveServer({**app_env(fake, tmp_path / "data", postgres.url(name)),
+                             "REDIS_URL": redis_server.url()}, tmp_path / "server.log")
+        server.start()
+        try:
+            message_id = send(server, server.session(), "Redis 停了")
+            wait_until(lambda: rows(server, "SELECT content FROM message WHERE id = %s", message_id)[0][0])
+            redis_server.stop()
+            wait_until(lambda: rows(server, "SELECT status FROM message WHERE id = %s", message_id)[0][0] != "streaming")
+            assert rows(server, "SELECT status, content FROM message WHERE id = %s", message_id) == [
+                ("done", REPLY("Redis 停了") + SLOW_TAIL)]
+        finally:
+            server.stop()
+    postgres.drop_database(name)
