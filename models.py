@@ -6,10 +6,17 @@ from contextlib import contextmanager
 from flask_babel import gettext
 from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField,
                     ForeignKeyField, IntegerField, Model, NodeList, SqliteDatabase, TextField, fn)
-from playhouse.db_url import connect
+from playhouse.db_url import connect, parse
+from playhouse.pool import PooledPostgresqlDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
 db = DatabaseProxy()
+
+POSTGRESQL_SCHEMES = ("postgres", "postgresql", "postgres+pool", "postgresql+pool")
+# Each process keeps at most 20 connections and a request waits (up to 30 s) for a free one
+# rather than failing: hundreds of streams end at once. The URL's query may say otherwise
+# (postgresql://…/moyan?max_connections=40).
+POOL = {"max_connections": 20, "timeout": 30, "stale_timeout": 300}
 
 
 def now():
@@ -17,8 +24,8 @@ def now():
 
 
 def init_db(url):
-    """Open the database at `url` (sqlite:///path, postgresql://… or another playhouse.db_url
-    URL) and upgrade it."""
+    """Open the database at `url` (sqlite:///path, postgresql://… through a connection pool,
+    or another playhouse.db_url URL) and upgrade it."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         is_new = not os.path.exists(path)
@@ -28,6 +35,8 @@ def init_db(url):
             # The database holds API keys: readable by the owner only.
             open(path, "a").close()
             os.chmod(path, 0o600)
+    elif url.split("://")[0] in POSTGRESQL_SCHEMES:
+        database = PooledPostgresqlDatabase(**{**POOL, **parse(url, unquote_password=True)})
     else:
         database = connect(url)
     db.initialize(database)

@@ -19,6 +19,7 @@ from services.relay import RedisRelay
 log = logging.getLogger(__name__)
 
 SAVE_INTERVAL = 1.0
+FINAL_SAVE_ATTEMPTS = 4  # over about 3.5 s
 KEEPALIVE_INTERVAL = 15.0
 TITLE_INSTRUCTION = "你是对话标题生成器。用不超过 12 个字概括用户的问题，只输出标题本身，不要引号和标点。"
 
@@ -89,19 +90,33 @@ class Generation:
             fields.update(prompt_tokens=usage.get("prompt_tokens"),
                           completion_tokens=usage.get("completion_tokens"),
                           total_tokens=usage.get("total_tokens"))
-        with connection():
-            Message.update(**fields).where(Message.id == self.message_id).execute()
-        with _running_lock:
-            _running.pop(self.message_id, None)
-        if _relay is not None:
-            try:
-                _relay.end(self.message_id)
-            except Exception:
-                log.exception("answer %s: telling other processes it ended failed", self.message_id)
-        with self.changed:
-            self.is_finished = True  # only now: listeners read the saved row when they see it
-            self.changed.notify_all()
+        try:
+            self.save_final(fields)
+        finally:  # whatever happened, listeners must not wait for ever
+            with _running_lock:
+                _running.pop(self.message_id, None)
+            if _relay is not None:
+                try:
+                    _relay.end(self.message_id)
+                except Exception:
+                    log.exception("answer %s: telling other processes it ended failed", self.message_id)
+            with self.changed:
+                self.is_finished = True  # only now: listeners read the saved row when they see it
+                self.changed.notify_all()
         return True
+
+    def save_final(self, fields):
+        """The last save, retried: the database may be briefly out of reach or busy."""
+        for attempt in range(FINAL_SAVE_ATTEMPTS):
+            try:
+                with connection():
+                    Message.update(**fields).where(Message.id == self.message_id).execute()
+                return
+            except Exception:
+                if attempt == FINAL_SAVE_ATTEMPTS - 1:
+                    log.exception("answer %s: the final save failed", self.message_id)
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
 
     def stop(self):
         """Keep what came so far. The thread sees it at the next piece and closes the
@@ -153,12 +168,12 @@ def save_running():
     With Redis, also say they are alive and stop those stopped from another process."""
     with _running_lock:
         generations = list(_running.values())
+    if _relay is not None:  # first: a slow save must not make them look dead
+        for message_id in _relay.renew([generation.message_id for generation in generations]):
+            stop(message_id)
     with connection(), db.atomic():
         for generation in generations:
             generation.save_progress()
-    if _relay is not None:
-        for message_id in _relay.renew([generation.message_id for generation in generations]):
-            stop(message_id)
 
 
 def keep_saving():

@@ -15,16 +15,19 @@ import redis
 
 log = logging.getLogger(__name__)
 
-ALIVE_SECONDS = 5  # an answer whose process has not renewed it for this long is orphaned
+# An answer whose process has not renewed it for this long is orphaned. Renewed every
+# second; the margin is for a process so loaded that its saver runs late.
+ALIVE_SECONDS = 15
+WAIT_SECONDS = 5  # a listener with nothing new checks this often that the answer is alive
 KEEP_SECONDS = 600  # a stream is kept this long after its last renewal, for late attaches
 DONE_KEEP_SECONDS = 60
 
 
 class RedisRelay:
     def __init__(self, url):
-        # A read may block for ALIVE_SECONDS (XREAD): the socket must wait longer.
+        # A read may block for WAIT_SECONDS (XREAD): the socket must wait longer.
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
-                                          socket_timeout=ALIVE_SECONDS + 10)
+                                          socket_timeout=WAIT_SECONDS + 10)
 
     @staticmethod
     def key(message_id, suffix=""):
@@ -75,7 +78,7 @@ class RedisRelay:
 
     def attach(self, message_id):
         """Yield like `Generation.attach`: ("snapshot", (content, reasoning)), then pieces
-        and ("tick", None) after each ALIVE_SECONDS without one, until `done` or until
+        and ("tick", None) after each WAIT_SECONDS without one, until `done` or until
         the generating process is gone."""
         key = self.key(message_id)
         entries = self.redis.xrange(key)
@@ -88,7 +91,7 @@ class RedisRelay:
             return
         last = entries[-1][0] if entries else "0-0"
         while True:
-            answer = self.redis.xread({key: last}, count=1000, block=ALIVE_SECONDS * 1000)
+            answer = self.redis.xread({key: last}, count=1000, block=WAIT_SECONDS * 1000)
             if not answer:
                 if not self.is_alive(message_id):
                     return

@@ -493,3 +493,19 @@ def test_a_painting_in_the_chat_is_left_out_of_the_next_prompt(client, fake):
     assert message.status == Message.DONE
     roles = [m["role"] for m in last_stream_call(fake)["json"]["messages"]]
     assert roles == ["user", "user"]
+
+
+def test_listeners_are_let_go_even_when_the_final_save_fails(app, monkeypatch):
+    from peewee import OperationalError
+    from services import generation
+    running = generation.Generation(987654)
+    generation._running[running.message_id] = running
+    listener = running.attach()
+    assert next(listener) == ("snapshot", ("", ""))
+
+    def database_gone(fields):
+        raise OperationalError("too many clients already")
+    monkeypatch.setattr(running, "save_final", database_gone)
+    with pytest.raises(OperationalError):
+        running.finish(Message.DONE)
+    assert list(listener) == [] and generation.running(running.message_id) is None
