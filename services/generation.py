@@ -31,7 +31,7 @@ _relay = None  # a RedisRelay when answers are shared between processes
 
 def configure(redis_url):
     global _relay
-    _relay = RedisRelay(redis_url) if redis_url else None
+    _relay = RedisRelay(redis_url, running=running_ids, stop=stop) if redis_url else None
 
 
 class Generation:
@@ -164,13 +164,9 @@ class Generation:
 
 
 def save_running():
-    """Write the text so far of every running answer: one connection, one transaction.
-    With Redis, also say they are alive and stop those stopped from another process."""
+    """Write the text so far of every running answer: one connection, one transaction."""
     with _running_lock:
         generations = list(_running.values())
-    if _relay is not None:  # first: a slow save must not make them look dead
-        for message_id in _relay.renew([generation.message_id for generation in generations]):
-            stop(message_id)
     with connection(), db.atomic():
         for generation in generations:
             generation.save_progress()
@@ -198,6 +194,7 @@ def start(message, client, prompt, thinking=False, retitle=None):
         _running[message.id] = generation
         if _relay is not None:
             _relay.renew([message.id])
+            _relay.keep_alive()
         if _saver is None:
             _saver = threading.Thread(target=keep_saving, name="answer-saver", daemon=True)
             _saver.start()
@@ -227,6 +224,11 @@ def name_conversation(client, model, question, conversation_id, placeholder):
 def running(message_id):
     with _running_lock:
         return _running.get(message_id)
+
+
+def running_ids():
+    with _running_lock:
+        return list(_running)
 
 
 def attach(message_id):

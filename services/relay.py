@@ -7,9 +7,15 @@ then new ones as they come. While the answer runs, its process renews a short-li
 `…:alive` key once a second; when the key is gone, nothing generates the answer any more
 (that process died) and it is marked interrupted. A stop asked of another process sets
 `…:stop`, which the generating process sees at its next renewal.
+
+Per process, one sender thread writes the queued pieces of every answer in one round
+trip, and one reader thread follows every stream that its browsers listen to in one
+XREAD, so Redis sees a few connections per process, not one per browser.
 """
 import logging
+import threading
 import time
+import uuid
 
 import redis
 
@@ -21,25 +27,72 @@ ALIVE_SECONDS = 15
 WAIT_SECONDS = 5  # a listener with nothing new checks this often that the answer is alive
 KEEP_SECONDS = 600  # a stream is kept this long after its last renewal, for late attaches
 DONE_KEEP_SECONDS = 60
+GATHER_SECONDS = 0.01
+RENEW_SECONDS = 1
 
 
 class RedisRelay:
-    def __init__(self, url):
+    """`running()` gives the ids of the answers this process generates; `stop(id)` stops
+    one of them (asked from another process)."""
+
+    def __init__(self, url, running, stop):
         # A read may block for WAIT_SECONDS (XREAD): the socket must wait longer.
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
                                           socket_timeout=WAIT_SECONDS + 10)
+        self.reader = StreamReader(self.redis)
+        self.queue = []  # (message id, kind, text) not yet written
+        self.queued = threading.Condition()
+        self.sender = None
+        self.running, self.stop = running, stop
+        self.keeper = None
 
     @staticmethod
     def key(message_id, suffix=""):
         return f"moyan:answer:{message_id}{suffix}"
 
+    def keep_alive(self):
+        """Start renewing this process's answers, once a second, in a thread of their own:
+        a process busy with its database must not look dead."""
+        with self.queued:
+            if self.keeper is None:
+                self.keeper = threading.Thread(target=self.keep, name="redis-keeper", daemon=True)
+                self.keeper.start()
+
+    def keep(self):
+        while True:
+            time.sleep(RENEW_SECONDS)
+            for message_id in self.renew(self.running()):
+                self.stop(message_id)
+
     def publish(self, message_id, kind, text=""):
-        """Best effort: with Redis away, the answer goes on and is saved; only listeners on
+        """Queue a piece: the sender thread writes all that is queued in one round trip.
+        Best effort: with Redis away, the answer goes on and is saved; only listeners on
         other processes miss pieces until its end, which they read from the database."""
-        try:
-            self.redis.xadd(self.key(message_id), {"kind": kind, "text": text})
-        except redis.RedisError as exc:
-            log.warning("answer %s: piece not relayed: %s", message_id, exc.__class__.__name__)
+        with self.queued:
+            self.queue.append((message_id, kind, text))
+            if self.sender is None:
+                self.sender = threading.Thread(target=self.send, name="redis-sender", daemon=True)
+                self.sender.start()
+            self.queued.notify()
+
+    def send(self):
+        while True:
+            with self.queued:
+                while not self.queue:
+                    self.queued.wait()
+            time.sleep(GATHER_SECONDS)  # under load, many pieces share the trip
+            with self.queued:
+                batch, self.queue = self.queue, []
+            try:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for message_id, kind, text in batch:
+                        pipe.xadd(self.key(message_id), {"kind": kind, "text": text})
+                        if kind == "done":  # let the stream go soon
+                            pipe.expire(self.key(message_id), DONE_KEEP_SECONDS)
+                            pipe.delete(self.key(message_id, ":alive"), self.key(message_id, ":stop"))
+                    pipe.execute()
+            except redis.RedisError as exc:
+                log.warning("%s answer pieces not relayed: %s", len(batch), exc.__class__.__name__)
 
     def renew(self, message_ids):
         """Mark these answers as generated here for a few more seconds; return the ids
@@ -63,12 +116,8 @@ class RedisRelay:
         return [message_id for message_id, is_stopped in zip(message_ids, stops) if is_stopped]
 
     def end(self, message_id):
-        """The final text is saved: tell every listener, and let the stream go soon."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self.key(message_id), {"kind": "done", "text": ""})
-            pipe.expire(self.key(message_id), DONE_KEEP_SECONDS)
-            pipe.delete(self.key(message_id, ":alive"), self.key(message_id, ":stop"))
-            pipe.execute()
+        """The final text is saved: tell every listener (after the last pieces)."""
+        self.publish(message_id, "done")
 
     def is_alive(self, message_id):
         return bool(self.redis.exists(self.key(message_id, ":alive")))
@@ -89,32 +138,111 @@ class RedisRelay:
         yield "snapshot", (text["content"], text["reasoning"])
         if any(fields["kind"] == "done" for _, fields in entries):
             return
-        last = entries[-1][0] if entries else "0-0"
-        while True:
-            answer = self.redis.xread({key: last}, count=1000, block=WAIT_SECONDS * 1000)
-            if not answer:
-                if not self.is_alive(message_id):
-                    return
-                yield "tick", None
-                continue
-            for last, fields in answer[0][1]:
-                if fields["kind"] == "done":
-                    return
-                yield fields["kind"], fields["text"]
+        inbox = Inbox(key, entries[-1][0] if entries else "0-0")
+        self.reader.add(inbox)
+        try:
+            while True:
+                new = inbox.take(WAIT_SECONDS)
+                if not new:
+                    if not self.is_alive(message_id):
+                        return
+                    yield "tick", None
+                for _, fields in new:
+                    if fields["kind"] == "done":
+                        return
+                    yield fields["kind"], fields["text"]
+        finally:
+            self.reader.remove(inbox)
 
     def wait_until_done(self, message_id, seconds):
-        """Wait (at most `seconds`) for the answer to end; True if it did."""
-        key = self.key(message_id)
+        """Wait (at most about `seconds`) for the answer to end or its process to go."""
         deadline = time.monotonic() + seconds
-        newest = self.redis.xrevrange(key, count=1)
-        if newest and newest[0][1]["kind"] == "done":
-            return True
-        last = newest[0][0] if newest else "0-0"
-        while (remaining := deadline - time.monotonic()) > 0:
-            answer = self.redis.xread({key: last}, block=max(1, int(remaining * 1000)))
-            for last, fields in answer[0][1] if answer else ():
-                if fields["kind"] == "done":
-                    return True
-            if not answer and not self.is_alive(message_id):
-                return False
-        return False
+        for _ in self.attach(message_id):
+            if time.monotonic() > deadline:
+                return
+
+
+class Inbox:
+    """What one listener has yet to read of one stream; `cursor` is the last entry id it got."""
+
+    def __init__(self, key, cursor):
+        self.key, self.cursor = key, cursor
+        self.entries = []
+        self.arrived = threading.Condition()
+
+    def put(self, entries):
+        with self.arrived:
+            self.entries += entries
+            self.arrived.notify()
+
+    def take(self, seconds):
+        with self.arrived:
+            if not self.entries:
+                self.arrived.wait(seconds)
+            entries, self.entries = self.entries, []
+            return entries
+
+
+class StreamReader:
+    """One thread per process reads every stream that its listeners follow, in one
+    blocking XREAD over all of them, and hands each listener its new entries: one Redis
+    connection however many browsers listen. A listener that joins writes to this
+    process's own wake-up stream, which ends the XREAD under way so the next one includes it."""
+
+    def __init__(self, client):
+        self.redis = client
+        self.wake_key = f"moyan:wake:{uuid.uuid4().hex}"
+        self.inboxes = {}  # stream key -> the inboxes following it
+        self.lock = threading.Condition()
+        self.thread = None
+
+    def add(self, inbox):
+        with self.lock:
+            self.inboxes.setdefault(inbox.key, set()).add(inbox)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.run, name="redis-stream-reader", daemon=True)
+                self.thread.start()
+            self.lock.notify()
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self.wake_key, {"new": 1}, maxlen=10, approximate=True)
+            pipe.expire(self.wake_key, KEEP_SECONDS)
+            pipe.execute()
+
+    def remove(self, inbox):
+        with self.lock:
+            following = self.inboxes.get(inbox.key, set())
+            following.discard(inbox)
+            if not following:
+                self.inboxes.pop(inbox.key, None)
+
+    def run(self):
+        wake_cursor = "0-0"
+        while True:
+            with self.lock:
+                while not self.inboxes:
+                    self.lock.wait()
+                following = {key: list(inboxes) for key, inboxes in self.inboxes.items()}
+            # Each stream from where its listener furthest behind is.
+            cursors = {key: min((inbox.cursor for inbox in inboxes), key=entry_order)
+                       for key, inboxes in following.items()}
+            try:
+                answer = self.redis.xread({self.wake_key: wake_cursor, **cursors}, count=1000,
+                                          block=WAIT_SECONDS * 1000)
+            except redis.RedisError as exc:
+                log.warning("reading answers from Redis: %s", exc.__class__.__name__)
+                time.sleep(1)
+                continue
+            for key, entries in answer or ():
+                if key == self.wake_key:
+                    wake_cursor = entries[-1][0]
+                    continue
+                for inbox in following.get(key, ()):
+                    new = [entry for entry in entries if entry_order(entry[0]) > entry_order(inbox.cursor)]
+                    if new:
+                        inbox.cursor = new[-1][0]
+                        inbox.put(new)
+
+
+def entry_order(entry_id):
+    milliseconds, sequence = entry_id.split("-")
+    return int(milliseconds), int(sequence)

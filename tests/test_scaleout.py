@@ -2,6 +2,7 @@
 docs/DEPLOY.md: whatever one process starts, the other can show, stop or finish."""
 import os
 import re
+import threading
 import time
 
 import psycopg
@@ -80,6 +81,28 @@ def test_an_answer_sent_through_one_process_streams_through_the_other(servers):
     assert "完毕" in final and SLOW_TAIL[:10] in final
     assert rows(first, "SELECT status, content FROM message WHERE id = %s", message_id) == [
         ("done", REPLY("你好") + SLOW_TAIL)]
+
+
+def test_many_answers_at_once_each_reach_their_own_listener_on_the_other_process(servers):
+    first, second = servers
+    session = first.session()
+    questions = [f"第{number}问" for number in range(12)]
+    ids = [send(first, session, question, model="") for question in questions]
+    finals = {}
+
+    def listen(message_id):
+        with second.session().get(f"{second.url}/m/{message_id}/stream", stream=True, timeout=30) as stream:
+            finals[message_id] = [data for event, data in events(stream) if event == "done"]
+
+    threads = [threading.Thread(target=listen, args=(message_id,)) for message_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for question, message_id in zip(questions, ids):
+        assert f"收到：{question}" in finals[message_id][0]
+    texts = [content for (content,) in rows(first, "SELECT content FROM message WHERE role = 'assistant' ORDER BY id")]
+    assert texts == [REPLY(question) for question in questions]
 
 
 def test_an_answer_is_stopped_through_the_other_process_and_keeps_its_text(servers):

@@ -143,7 +143,7 @@ def stream(message_id):
     message = get_or_404(Message, message_id)
     pieces = generation.attach(message_id) if message.is_streaming else None
     if message.is_streaming and pieces is None:
-        # Nothing is generating it any more: it was cut off.
+        log.warning("answer %s: nothing generates it any more; marked interrupted", message_id)
         Message.mark_interrupted(message_id)
     db.close()  # an open stream must not hold a database connection
 
