@@ -1,17 +1,29 @@
-"""Start the fake upstream and Moyan (gunicorn + gevent, as `make run` does), and read
-the CPU time and memory of a process and its children from /proc."""
+"""Start the fake upstream and Moyan (gunicorn + gevent, as `make run` does), alone or
+with two workers over private PostgreSQL and Redis servers, and read the CPU time and
+memory of a process and its children from /proc."""
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 
 from conftest import LiveServer, app_env, free_port, wait_for_port  # noqa: E402
+from servers import Postgres, Redis  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# gunicorn.conf.py's access log line, then the worker's pid and the client's stream tag.
+TAGGED_LOG = {"GUNICORN_CMD_ARGS": "--access-logformat " + shlex.quote(
+    '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss %(p)s %({x-bench-stream}i)s')}
+TAGGED_LINE = re.compile(r'"(POST|GET) (/send|/m/\d+/stream)" 200 .* <(\d+)> (\S+)$', re.MULTILINE)
+# The last line of a traceback, unless another exception follows from it.
+EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception): .*$"
+                            r"(?!\n\n(?:During handling|The above exception))", re.MULTILINE)
 
 
 class FakeProcess:
@@ -32,14 +44,58 @@ class FakeProcess:
         self.process.wait(10)
 
 
-def start_moyan(fake, data_dir):
+def start_moyan(fake, data_dir, **env):
+    """Moyan on a port of its own; `env` adds to or overrides the user's environment."""
     server = LiveServer(app_env(fake, data_dir), os.path.join(data_dir, "server.log"))
     os.makedirs(data_dir, exist_ok=True)
     # Production timings, not the test suite's quick ones (its painter polls 10 times a second).
-    server.env.update(MOYAN_READ_TIMEOUT="30", MOYAN_RETRY_DELAY="1", MOYAN_IMAGE_POLL_INTERVAL="2")
+    server.env.update(MOYAN_READ_TIMEOUT="30", MOYAN_RETRY_DELAY="1", MOYAN_IMAGE_POLL_INTERVAL="2",
+                      **env)
     server.start()
     time.sleep(0.5)  # the worker boots after the master listens
     return server
+
+
+@contextmanager
+def one_worker(fake, data_dir):
+    """Configuration A, as `make run`: one worker, SQLite; yields (server, [])."""
+    server = start_moyan(fake, data_dir, **TAGGED_LOG)
+    try:
+        yield server, []
+    finally:
+        server.stop()
+
+
+@contextmanager
+def two_workers(fake, data_dir):
+    """Configuration B: MOYAN_WORKERS=2 on one port over a private PostgreSQL and Redis
+    (tests/servers.py); yields (server, [pid of PostgreSQL, pid of Redis])."""
+    with Postgres() as postgres, Redis() as redis:
+        postgres.create_database("moyan")
+        server = start_moyan(fake, data_dir, DATABASE_URL=postgres.url("moyan"), REDIS_URL=redis.url(),
+                             MOYAN_WORKERS="2", **TAGGED_LOG)
+        try:
+            yield server, [postgres.process.pid, redis.process.pid]
+        finally:
+            server.stop()
+
+
+def exceptions(log):
+    """{exception line, numbers as N: how often}, from the tracebacks in a server log."""
+    counts = {}
+    for line in EXCEPTION_LINE.findall(log):
+        line = re.sub(r"\d+", "N", line.split("Exception in thread")[0].strip())
+        counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
+def workers_by_tag(log):
+    """{stream tag: {"POST": pid, "GET": pid}}: the worker that took each stream's /send
+    and the one that streamed its answer, from a TAGGED_LOG access log."""
+    workers = {}
+    for method, _, pid, tag in TAGGED_LINE.findall(log):
+        workers.setdefault(tag, {})[method] = int(pid)
+    return workers
 
 
 def tree(pid):

@@ -4,6 +4,9 @@ Moyan runs under gunicorn + gevent (as `make run` starts it) against the test su
 fake upstream; the load client, the fake and the server share this machine's cores.
 Every stream latency is put next to a baseline from the same run: the same client
 reading the fake directly.
+
+`python bench/run.py scale [STREAMS ...]` measures only the scale-out section (one worker,
+then two over PostgreSQL and Redis) and prints it, without writing docs/PERFORMANCE.md.
 """
 import datetime
 import os
@@ -12,6 +15,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,6 +27,9 @@ import report  # noqa: E402
 import streams  # noqa: E402
 
 STREAM_LEVELS = [1, 10, 100, 500]
+SCALE_LEVELS = [10, 100, 500]  # among STREAM_LEVELS: their direct baselines serve both
+SCALE_TIMEOUT = 60  # seconds for a 10-second answer: a stream still open then is stuck
+CONFIGURATIONS = {"A": processes.one_worker, "B": processes.two_workers}
 CHUNKS = 200  # 10 s at 20 chunks a second
 FIRST_TOKEN_RUNS = 20
 HISTORY_LEVELS = [1_000, 10_000, 100_000]
@@ -37,10 +45,18 @@ def percentile(values, fraction):
 def summary(results):
     delays = [d * 1000 for r in results for d in r.delays]
     first = [r.first_token * 1000 for r in results if r.first_token is not None]
+    late = [r.saved - r.chunks for r in results if not r.error and r.saved and r.saved > r.chunks]
+    delivered = sum(max(r.chunks, r.saved or 0) for r in results)
     return {"median": statistics.median(delays) if delays else float("nan"),
             "p99": percentile(delays, 0.99), "max": max(delays, default=float("nan")),
             "chunks": len(delays), "first_token": statistics.median(first) if first else float("nan"),
-            "errors": [r.error for r in results if r.error]}
+            "errors": [r.error for r in results if r.error], "late": len(late), "late_chunks": sum(late),
+            "delivered": delivered}
+
+
+def ramp_for(count):
+    """Seconds over which `count` streams start: 1 s for 100, at most 5 s."""
+    return min(5.0, count * 0.01)
 
 
 def log(*parts):
@@ -60,7 +76,7 @@ def measure_streams(fake, workdir):
             "runs": FIRST_TOKEN_RUNS}
         log("first token", {k: round(figures["first_token"][k]["first_token"], 1) for k in ("direct", "relay")})
         for count in STREAM_LEVELS:
-            ramp = min(5.0, count * 0.01)
+            ramp = ramp_for(count)
             direct = summary(streams.measure(False, fake.url, count, CHUNKS, ramp))
             peak = [processes.rss_bytes(pid)]
             cpu, fake_cpu, client_cpu = (processes.cpu_seconds(pid),
@@ -78,6 +94,65 @@ def measure_streams(fake, workdir):
                 f"{relay['cpu_per_chunk']:.0f} µs CPU/chunk")
     finally:
         server.stop()
+    return figures
+
+
+def split_by_worker(results, log):
+    """The streams whose answer came from the worker that streamed it, and those relayed
+    from the other worker through Redis (as the access log tells); the rest are unknown."""
+    workers = processes.workers_by_tag(log)
+    pairs = [workers.get(r.tag, {}) for r in results]
+    same = [r for r, w in zip(results, pairs) if len(w) == 2 and w["POST"] == w["GET"]]
+    cross = [r for r, w in zip(results, pairs) if len(w) == 2 and w["POST"] != w["GET"]]
+    return same, cross
+
+
+def relay_with_costs(server, helpers, count):
+    """`count` relayed streams, each request on a new connection; their summary with the
+    CPU time of the server and of its `helpers` (pids) during the run, and its peak RSS."""
+    pid = server.process.pid
+    peak = [processes.rss_bytes(pid)]
+    cpu, helper_cpu = processes.cpu_seconds(pid), sum(map(processes.cpu_seconds, helpers))
+    results = streams.measure(True, server.url, count, CHUNKS, ramp_for(count), fresh=True,
+                              timeout=SCALE_TIMEOUT, on_tick=lambda: peak.append(processes.rss_bytes(pid)))
+    relay = summary(results)
+    relay.update(cpu_seconds=processes.cpu_seconds(pid) - cpu, peak_rss=max(peak),
+                 helper_cpu_seconds=sum(map(processes.cpu_seconds, helpers)) - helper_cpu if helpers else None,
+                 streams=count, chunks_each=CHUNKS, held=sum(1 for r in results if not r.error))
+    return results, relay
+
+
+def measure_scale_level(server, helpers, count):
+    """`count` streams through `server`: delays, costs, errors, and which worker gave what."""
+    log_start = len(server.read_log())
+    results, relay = relay_with_costs(server, helpers, count)
+    time.sleep(1)  # a stream's access log line is written once its connection closes
+    server_log = server.read_log()[log_start:]
+    same, cross = split_by_worker(results, server_log)
+    relay.update(same=summary(same), cross=summary(cross), same_count=len(same), cross_count=len(cross),
+                 exceptions=processes.exceptions(server_log),
+                 crashed=server_log.count("Exception in thread generation-"))
+    return relay
+
+
+def measure_scale(fake, workdir, levels=SCALE_LEVELS, direct=None):
+    """Configuration A (one worker, SQLite) and B (two workers, PostgreSQL + Redis) at each
+    number of streams, next to the `direct` baseline of each (measured here if not given)."""
+    direct = direct or {count: summary(streams.measure(False, fake.url, count, CHUNKS, ramp_for(count)))
+                        for count in levels}
+    figures = {"direct": direct}
+    for name, configuration in CONFIGURATIONS.items():
+        began, figures[name] = time.monotonic(), {}
+        with configuration(fake, os.path.join(workdir, f"scale-{name}")) as (server, helpers):
+            for _ in range(10):  # on new connections, so that each worker gets some
+                requests.get(server.url + "/", headers={"Connection": "close"}, timeout=30)
+            for count in levels:
+                r = figures[name][count] = measure_scale_level(server, helpers, count)
+                log(f"{name}, {count} streams: {r['held']} held, {len(r['errors'])} errors, "
+                    f"{r['cross_count']} across workers; relay {r['median']:.2f}/{r['p99']:.2f} ms "
+                    f"(direct {direct[count]['median']:.2f}/{direct[count]['p99']:.2f}), "
+                    f"{r['cpu_seconds']:.1f} s server CPU, {r['peak_rss'] / 2**20:.0f} MB")
+        log(f"configuration {name} in {time.monotonic() - began:.0f} s")
     return figures
 
 
@@ -124,7 +199,21 @@ def measure_gallery(fake, workdir):
     return {"first_page": first_page, "next_page": next_page, "thumbnails": sizes}
 
 
+def main_scale(levels):
+    """Only the scale-out section, printed (for development)."""
+    workdir = tempfile.mkdtemp(prefix="moyan-bench-")
+    fake = processes.FakeProcess()
+    try:
+        figures = measure_scale(fake, workdir, levels or SCALE_LEVELS)
+    finally:
+        fake.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(report.scale_table(figures), report.scale_reading(figures, os.cpu_count()), sep="\n\n")
+
+
 def main():
+    if sys.argv[1:2] == ["scale"]:
+        return main_scale([int(count) for count in sys.argv[2:]])
     began = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="moyan-bench-")
     figures = {"machine": processes.machine(), "load_before": processes.load_average(),
@@ -132,6 +221,9 @@ def main():
     fake = processes.FakeProcess()
     try:
         figures["streams"] = measure_streams(fake, workdir)
+        figures["scale"] = measure_scale(fake, workdir, direct={
+            count: figures["streams"]["levels"][count]["direct"] for count in SCALE_LEVELS})
+        figures["scale_timeout"] = SCALE_TIMEOUT
         figures["history"] = {count: measure_history(fake, workdir, count) for count in HISTORY_LEVELS}
         figures["gallery"] = measure_gallery(fake, workdir)
     finally:
