@@ -20,6 +20,8 @@ def data_dir():
 
 
 def create(archive=None):
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("数据库在 PostgreSQL 上：请用 pg_dump 备份数据库，并另外复制图片目录（见 docs/DEPLOY.md）。")
     source = os.path.join(data_dir(), "moyan.db")
     if not os.path.exists(source):
         raise SystemExit(f"没有找到数据库 {source}，没有可备份的内容。")

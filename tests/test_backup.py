@@ -17,8 +17,8 @@ HX = {"HX-Request": "true"}
 pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
 
 
-def backup_cli(*args, data_dir):
-    env = {**os.environ, "MOYAN_DATA_DIR": str(data_dir)}
+def backup_cli(*args, data_dir, **env):
+    env = {**os.environ, "MOYAN_DATA_DIR": str(data_dir), **env}
     return subprocess.run([sys.executable, "-m", "services.backup", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True)
 
@@ -57,3 +57,10 @@ def test_restore_never_overwrites_existing_data(app, tmp_path):
     assert backup_cli("create", str(archive), data_dir=app.config["DATA_DIR"]).returncode == 0
     refused = backup_cli("restore", str(archive), data_dir=app.config["DATA_DIR"])
     assert refused.returncode != 0 and "已经有数据库" in refused.stderr
+
+
+def test_on_postgresql_make_backup_points_to_pg_dump_and_writes_nothing(tmp_path):
+    made = backup_cli("create", str(tmp_path / "x.tar.gz"), data_dir=tmp_path,
+                      DATABASE_URL="postgresql://moyan@127.0.0.1/moyan")
+    assert made.returncode != 0 and "pg_dump" in made.stderr
+    assert not (tmp_path / "x.tar.gz").exists()
