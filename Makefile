@@ -7,10 +7,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test bench css translations chromium servers backup restore move-to-postgresql
+.PHONY: run install test bench css translations chromium servers backup restore move-to-postgresql
 
-run: $(VENV)/.runtime $(CATALOGUES)
+run: install
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
+
+# What `make run` needs, without starting it (a systemd unit's ExecStartPre: docs/DEPLOY.md).
+install: $(VENV)/.runtime $(CATALOGUES)
 
 # Every test on SQLite (and the several-process tests on PostgreSQL and Redis), then the
 # suite again on PostgreSQL, browser tests aside: they drive the same views.
