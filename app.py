@@ -84,6 +84,7 @@ def create_app(config=None):
         app.secret_key = access.secret_key()
         access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()
+    app.before_request(access.refuse_untrusted_host)
     app.before_request(models.open_db)
     app.before_request(access.protect)
     app.before_request(refuse_nul)

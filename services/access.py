@@ -16,6 +16,7 @@ import time
 from flask import current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext
+from werkzeug.exceptions import SecurityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import LoginFailure, Setting, now
@@ -67,6 +68,13 @@ def csrf_token():
     if "csrf_token" not in session:
         session["csrf_token"] = secrets.token_urlsafe(32)
     return session["csrf_token"]
+
+
+def refuse_untrusted_host():
+    """before_request, first: a Host outside TRUSTED_HOSTS is refused (400) before anything
+    tries to build a URL, which cannot be done for it."""
+    if isinstance(request.routing_exception, SecurityError):
+        raise request.routing_exception
 
 
 def protect():

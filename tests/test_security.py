@@ -104,6 +104,13 @@ def test_with_a_password_every_page_fragment_stream_and_image_needs_a_login(lock
     assert client.get("/login").status_code == 200
 
 
+def test_an_unknown_host_is_refused_with_a_password_set_too(locked_app):
+    client = locked_app.test_client()
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/login", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/login").status_code == 200
+
+
 def test_a_wrong_password_is_refused_and_the_right_one_lets_in(locked_app):
     client = locked_app.test_client()
     wrong = login(client, "wrong")
