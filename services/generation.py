@@ -96,10 +96,7 @@ class Generation:
             with _running_lock:
                 _running.pop(self.message_id, None)
             if _relay is not None:
-                try:
-                    _relay.end(self.message_id)
-                except Exception:
-                    log.exception("answer %s: telling other processes it ended failed", self.message_id)
+                _relay.end(self.message_id)
             with self.changed:
                 self.is_finished = True  # only now: listeners read the saved row when they see it
                 self.changed.notify_all()
