@@ -126,6 +126,16 @@ def csrf_token_of(client):
         return session["csrf_token"]
 
 
+def wait_until(condition, seconds=30):
+    """Return once `condition()` is true; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

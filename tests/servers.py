@@ -71,8 +71,10 @@ def log_tail(path, lines=20):
         return ""
 
 
-class Postgres:
-    """A throwaway PostgreSQL cluster, superuser `postgres`, no password."""
+class Server:
+    """A throwaway server in a temporary directory (`dir`), on a free port of 127.0.0.1."""
+
+    name = "the server"
 
     def __init__(self):
         self.dir = None
@@ -85,6 +87,49 @@ class Postgres:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def launch(self, command, log, owner=None):
+        """Run `command(port)` on a free port, again on another if that one was taken
+        meanwhile, until it answers; its output goes to `log` (owned by `owner`)."""
+        for _ in range(ATTEMPTS):
+            self.port = free_port()
+            with open(log, "w") as out:
+                if owner:
+                    shutil.chown(log, owner, owner)
+                self.process = subprocess.Popen(
+                    command(self.port), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=out, start_new_session=True)
+            if self._wait_ready():
+                return self
+            if self.process.poll() is None:
+                break
+        message = log_tail(log)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start:\n{message}")
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            if self.answers():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def answers(self):
+        raise NotImplementedError
+
+    def _remove(self):
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+class Postgres(Server):
+    """A throwaway PostgreSQL cluster, superuser `postgres`, no password."""
+
+    name = "PostgreSQL"
 
     def _command(self, args):
         if os.geteuid() == 0:
@@ -111,40 +156,20 @@ class Postgres:
         if done.returncode:
             self._remove()
             raise RuntimeError(f"initdb failed:\n{done.stdout}")
-        for _ in range(ATTEMPTS):
-            self.port = free_port()
-            log = os.path.join(self.dir, "postgres.log")
-            with open(log, "w") as out:
-                if os.geteuid() == 0:
-                    shutil.chown(log, "postgres", "postgres")
-                self.process = subprocess.Popen(
-                    self._command([postgres, "-D", data, "-p", str(self.port),
-                                   "-k", self.dir,
-                                   "-c", "listen_addresses=127.0.0.1",
-                                   "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                   "-c", "full_page_writes=off",
-                                   "-c", "max_connections=200"]),
-                    cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    start_new_session=True)
-            if self._wait_ready():
-                return self
-            if self.process.poll() is None:
-                break
-        message = log_tail(os.path.join(self.dir, "postgres.log"))
-        self.stop()
-        raise RuntimeError(f"PostgreSQL did not start:\n{message}")
+        return self.launch(
+            lambda port: self._command([postgres, "-D", data, "-p", str(port), "-k", self.dir,
+                                        "-c", "listen_addresses=127.0.0.1",
+                                        "-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off",
+                                        "-c", "max_connections=200"]),
+            os.path.join(self.dir, "postgres.log"), owner="postgres" if os.geteuid() == 0 else None)
 
-    def _wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
-                return True
-            except psycopg.OperationalError:
-                time.sleep(0.02)
-        return False
+    def answers(self):
+        try:
+            psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+            return True
+        except psycopg.OperationalError:
+            return False
 
     def _postmaster_pid(self):
         try:
@@ -166,11 +191,6 @@ class Postgres:
         self.process = None
         self._remove()
 
-    def _remove(self):
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
     def url(self, dbname="postgres"):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
@@ -189,20 +209,10 @@ class Postgres:
                          .format(sql.Identifier(name)))
 
 
-class Redis:
+class Redis(Server):
     """A throwaway redis-server that keeps nothing on disk."""
 
-    def __init__(self):
-        self.dir = None
-        self.port = None
-        self.process = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+    name = "redis-server"
 
     def start(self):
         """Run redis-server as a child in its own session; wait until it answers PING."""
@@ -210,37 +220,17 @@ class Redis:
         if not program:
             raise RuntimeError(f"redis-server was not found: {INSTALL_HINT}")
         self.dir = tempfile.mkdtemp(prefix="moyan-redis-")
-        log = os.path.join(self.dir, "redis.log")
-        for _ in range(ATTEMPTS):
-            self.port = free_port()
-            with open(log, "w") as out:
-                self.process = subprocess.Popen(
-                    [program, "--port", str(self.port), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no", "--dir", self.dir],
-                    cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    start_new_session=True)
-            if self._wait_ready():
-                return self
-            if self.process.poll() is None:
-                break
-        message = log_tail(log)
-        self.stop()
-        raise RuntimeError(f"redis-server did not start:\n{message}")
+        return self.launch(lambda port: [program, "--port", str(port), "--bind", "127.0.0.1",
+                                         "--save", "", "--appendonly", "no", "--dir", self.dir],
+                           os.path.join(self.dir, "redis.log"))
 
-    def _wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        return True
-            except OSError:
-                pass
-            time.sleep(0.01)
-        return False
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -251,9 +241,7 @@ class Redis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        self._remove()
 
     def url(self):
         return f"redis://127.0.0.1:{self.port}/0"

@@ -2,11 +2,10 @@
 import re
 import sqlite3
 import threading
-import time
 
 import pytest
 
-from conftest import LiveServer, app_env
+from conftest import LiveServer, app_env, wait_until
 from fake_upstream import REPLY
 
 pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
@@ -15,15 +14,6 @@ pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
 def rows(server, sql, *params):
     with sqlite3.connect(server.env["MOYAN_DATA_DIR"] + "/moyan.db", timeout=10) as db:
         return db.execute(sql, params).fetchall()
-
-
-def wait_until(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def restarted(server, tmp_path, name):

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import LiveServer, app_env
+from conftest import LiveServer, app_env, wait_until
 from fake_upstream import REPLY, SLOW_TAIL
 from servers import Redis
 
@@ -37,15 +37,6 @@ def servers(fake, tmp_path, postgres, redis_server):
 def rows(server, sql, *params):
     with psycopg.connect(server.env["DATABASE_URL"], autocommit=True) as connection:
         return connection.execute(sql, params).fetchall()
-
-
-def wait_until(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def events(response):
