@@ -40,7 +40,8 @@ def init_db(url):
     else:
         database = connect(url)
     db.initialize(database)
-    with db.connection_context(), schema_lock():
+    # Several workers start together: one at a time upgrades the schema.
+    with db.connection_context(), one_process_at_a_time(SCHEMA_LOCK):
         upgrade_schema()
     return database
 
@@ -61,19 +62,6 @@ def one_process_at_a_time(lock_id):
     with db.atomic():
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
         yield
-
-
-@contextmanager
-def schema_lock():
-    """One process at a time upgrades the schema: several workers start together."""
-    if is_sqlite():  # SQLite has a single process
-        yield
-        return
-    db.execute_sql("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-    try:
-        yield
-    finally:
-        db.execute_sql("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
 
 @contextmanager
@@ -293,6 +281,11 @@ class ImageTask(BaseModel):
     @property
     def is_running(self):
         return self.status in self.ACTIVE
+
+    @classmethod
+    def lease_has_run_out(cls):
+        """A condition: no process holds the task now."""
+        return cls.lease_until.is_null() | (cls.lease_until < now())
 
     @property
     def size(self):

@@ -122,13 +122,13 @@ def lease_end(start):
 
 def claim(task, owner):
     """Take the lease of `task` unless another process holds a live one; True if taken."""
-    moment = now()
-    is_free = ImageTask.lease_until.is_null() | (ImageTask.lease_until < moment) | (ImageTask.lease_owner == owner)
-    taken = (ImageTask.update(lease_owner=owner, lease_until=lease_end(moment))
+    until = lease_end(now())
+    is_free = ImageTask.lease_has_run_out() | (ImageTask.lease_owner == owner)
+    taken = (ImageTask.update(lease_owner=owner, lease_until=until)
              .where((ImageTask.id == task.id) & ImageTask.status.in_(ImageTask.ACTIVE) & is_free)
              .execute())
     if taken:
-        task.lease_owner, task.lease_until = owner, lease_end(moment)
+        task.lease_owner, task.lease_until = owner, until
     return bool(taken)
 
 
@@ -144,7 +144,7 @@ def interrupt_openrouter_tasks():
     """An OpenRouter painting is one long call with no task id: when the process making it
     has stopped (its lease ran out), it is lost."""
     orphaned = ((ImageTask.provider == "openrouter") & (ImageTask.status == ImageTask.RUNNING)
-                & (ImageTask.lease_until.is_null() | (ImageTask.lease_until < now())))
+                & ImageTask.lease_has_run_out())
     if ImageTask.select().where(orphaned).exists():  # read first: a write would lock SQLite
         (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
                           error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
