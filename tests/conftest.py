@@ -63,8 +63,11 @@ def redis_server():
 
 def new_database_url(request):
     """"" for SQLite in the data folder (the default), else a new PostgreSQL database."""
-    if not ON_POSTGRES:
-        return ""
+    return postgres_database(request) if ON_POSTGRES else ""
+
+
+def postgres_database(request):
+    """The URL of a new database on the test run's PostgreSQL, dropped after the test."""
     server = request.getfixturevalue("postgres")
     name = "moyan_" + os.urandom(6).hex()
     server.create_database(name)
@@ -75,6 +78,13 @@ def new_database_url(request):
 @pytest.fixture
 def database_url(request):
     return new_database_url(request)
+
+
+@pytest.fixture
+def scaleout_env(request, fake, tmp_path, redis_server):
+    """The environment of Moyan processes sharing a new PostgreSQL database and an emptied Redis."""
+    redis_server.flush()
+    return {**app_env(fake, tmp_path / "data", postgres_database(request)), "REDIS_URL": redis_server.url()}
 
 
 def app_env(fake, data_dir, database_url=""):

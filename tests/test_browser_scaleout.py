@@ -1,12 +1,11 @@
 """The chat page against one address served by two worker processes over PostgreSQL and
 Redis (MOYAN_WORKERS=2): whichever worker takes the send, the stream or the stop, the
 person sees the whole answer, and a stop keeps what was written."""
-import os
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import LiveServer, app_env
+from conftest import LiveServer
 from fake_upstream import REPLY
 from test_browser import answer, ask, open_chat
 
@@ -14,16 +13,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.scaleout]
 
 
 @pytest.fixture
-def workers(fake, tmp_path, postgres, redis_server):
-    name = "moyan_" + os.urandom(6).hex()
-    postgres.create_database(name)
-    redis_server.flush()
-    server = LiveServer({**app_env(fake, tmp_path / "data", postgres.url(name)),
-                         "REDIS_URL": redis_server.url(), "MOYAN_WORKERS": "2"}, tmp_path / "server.log")
+def workers(scaleout_env, tmp_path):
+    server = LiveServer({**scaleout_env, "MOYAN_WORKERS": "2"}, tmp_path / "server.log")
     server.start()
     yield server
     server.stop()
-    postgres.drop_database(name)
 
 
 def test_answers_stream_and_stop_in_the_page_with_two_workers(page, workers):

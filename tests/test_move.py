@@ -6,28 +6,28 @@ import sys
 import pytest
 
 from app import create_app
-from conftest import ROOT
+from conftest import ROOT, postgres_database
 from models import Conversation, Image, Setting
 from test_chat import HX, ask
 from test_images import painted
 
 
 @pytest.mark.sqlite_only  # moves from SQLite
-def test_everything_moves_from_sqlite_to_postgresql_with_ids_kept(app, client, fake, postgres, monkeypatch):
+def test_everything_moves_from_sqlite_to_postgresql_with_ids_kept(app, client, fake, request, monkeypatch):
     first = ask(client, "一间花店的故事")
     ask(client, "接着说", conversation_id=first.conversation_id)
     image = painted(client, "花店").images().get()
     Setting.set_value("dashscope_text_model", "qwen-max")
     client.post(f"/c/{first.conversation_id}/pin", headers=HX)
     app.extensions["painter"].stop()
-    postgres.create_database("moved")
+    target = postgres_database(request)
     env = {**os.environ, "MOYAN_DATA_DIR": app.config["DATA_DIR"]}
-    moved = subprocess.run([sys.executable, "-m", "services.move", postgres.url("moved")], cwd=ROOT, env=env,
+    moved = subprocess.run([sys.executable, "-m", "services.move", target], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
     assert moved.returncode == 0, moved.stderr
     assert "Message 4 行" in moved.stdout
 
-    monkeypatch.setenv("DATABASE_URL", postgres.url("moved"))
+    monkeypatch.setenv("DATABASE_URL", target)
     on_postgres = create_app({"TESTING": True, "IMAGE_WORKER": False})
     with on_postgres.app_context():
         conversation = Conversation.get_by_id(first.conversation_id)
@@ -40,7 +40,6 @@ def test_everything_moves_from_sqlite_to_postgresql_with_ids_kept(app, client, f
     assert "一间花店的故事" in browser.get("/conversations", query_string={"q": "花店"}).text
     assert browser.get(f"/files/{image.file}").status_code == 200
 
-    again = subprocess.run([sys.executable, "-m", "services.move", postgres.url("moved")], cwd=ROOT, env=env,
+    again = subprocess.run([sys.executable, "-m", "services.move", target], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "不是空的" in again.stderr
-    postgres.drop_database("moved")

@@ -1,6 +1,5 @@
 """Two Moyan processes on two ports over one PostgreSQL database and one Redis, as in
 docs/DEPLOY.md: whatever one process starts, the other can show, stop or finish."""
-import os
 import re
 import threading
 import time
@@ -8,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import LiveServer, app_env, wait_until
+from conftest import LiveServer, app_env, postgres_database, wait_until
 from fake_upstream import REPLY, SLOW_TAIL
 from servers import Redis
 
@@ -16,12 +15,8 @@ pytestmark = pytest.mark.scaleout
 
 
 @pytest.fixture
-def servers(fake, tmp_path, postgres, redis_server):
-    name = "moyan_" + os.urandom(6).hex()
-    postgres.create_database(name)
-    redis_server.flush()
-    env = {**app_env(fake, tmp_path / "data", postgres.url(name)), "REDIS_URL": redis_server.url(),
-           "MOYAN_IMAGE_LEASE": "2"}
+def servers(scaleout_env, tmp_path):
+    env = {**scaleout_env, "MOYAN_IMAGE_LEASE": "2"}
     started = []
     try:
         for number in (1, 2):
@@ -31,7 +26,6 @@ def servers(fake, tmp_path, postgres, redis_server):
     finally:
         for server in started:
             server.stop()
-        postgres.drop_database(name)
 
 
 def rows(server, sql, *params):
@@ -153,11 +147,9 @@ def parent_of(pid):
         return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
-def test_an_answer_is_still_saved_whole_when_redis_goes_away_in_the_middle(fake, tmp_path, postgres):
-    name = "moyan_" + os.urandom(6).hex()
-    postgres.create_database(name)
+def test_an_answer_is_still_saved_whole_when_redis_goes_away_in_the_middle(fake, tmp_path, request):
     with Redis() as redis_server:
-        server = LiveServer({**app_env(fake, tmp_path / "data", postgres.url(name)),
+        server = LiveServer({**app_env(fake, tmp_path / "data", postgres_database(request)),
                              "REDIS_URL": redis_server.url()}, tmp_path / "server.log")
         server.start()
         try:
@@ -169,4 +161,3 @@ def test_an_answer_is_still_saved_whole_when_redis_goes_away_in_the_middle(fake,
                 ("done", REPLY("Redis 停了") + SLOW_TAIL)]
         finally:
             server.stop()
-    postgres.drop_database(name)
