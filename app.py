@@ -10,13 +10,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import models
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
-from services.markdown import render as render_markdown
-from services import access, generation
+from services import access
+from services.generation import Generations
 from services.images import Painter
 from views import access as access_views
 from views import language
-from views import (alert, chat, compress, current_theme, exports, htmx, images, refuse_nul, settings,
-                   usage)
+from views import (alert, answer_html, chat, compress, current_theme, exports, htmx, images, refuse_nul,
+                   settings, usage)
 
 
 def config_from_env():
@@ -72,15 +72,15 @@ def create_app(config=None):
     os.makedirs(app.config["DATA_DIR"], mode=0o700, exist_ok=True)
     partials = FileSystemLoader(os.path.join(app.root_path, "partials"))
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"partials": partials})])
-    app.jinja_env.filters["markdown"] = render_markdown
     Babel(app, locale_selector=language.current, default_locale=language.DEFAULT)
     app.jinja_env.filters.update(number=format_number, translated=translated)
-    app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current)
+    app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current,
+                                 answer_html=answer_html)
 
     models.init_db(app.config["DATABASE_URL"])
-    generation.configure(app.config["REDIS_URL"])
+    app.extensions["generations"] = Generations(app.config["REDIS_URL"])
     with app.app_context(), models.db.connection_context():
-        generation.interrupt_orphans()
+        app.extensions["generations"].interrupt_orphans()
         app.secret_key = access.secret_key()
         access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()

@@ -3,11 +3,10 @@ import datetime
 import os
 from contextlib import contextmanager
 
-from flask_babel import gettext
 from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField,
                     ForeignKeyField, IntegerField, Model, NodeList, SqliteDatabase, TextField, fn)
 from playhouse.db_url import connect, parse
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 from playhouse.migrate import SchemaMigrator, migrate
 
 db = DatabaseProxy()
@@ -29,7 +28,10 @@ def init_db(url):
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         is_new = not os.path.exists(path)
-        database = connect(url, timeout=10, pragmas={
+        # Connections are kept and handed from request to request (opening one and setting
+        # its pragmas cost more than most requests); a request waits for a free one.
+        database = PooledSqliteDatabase(path, max_connections=32, timeout=30, stale_timeout=600,
+                                        check_same_thread=False, pragmas={
             "journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": "normal"})
         if is_new:
             # The database holds API keys: readable by the owner only.
@@ -183,11 +185,14 @@ class Conversation(BaseModel):
 
 class Message(BaseModel):
     STREAMING, DONE, STOPPED, ERROR, INTERRUPTED = "streaming", "done", "stopped", "error", "interrupted"
+    # Saved in the source language; shown through the `translated` filter.
+    INTERRUPTED_ERROR = "服务在回答途中重启，回答被中断，已保留已生成的部分，可点击「重新生成」。"
 
     id = IdField()
     conversation = ForeignKeyField(Conversation, on_delete="CASCADE")
     role = CharField()  # user | assistant
     content = TextField(default="")
+    content_html = TextField(null=True)  # an answer's Markdown, rendered once when it is saved
     reasoning = TextField(default="")
     status = CharField(default=DONE)
     error = TextField(default="")
@@ -228,8 +233,7 @@ class Message(BaseModel):
     def mark_interrupted(cls, *ids):
         """Answers (all, or those with `ids`) left streaming with nothing generating them:
         the server stopped in the middle. What was saved is kept."""
-        query = cls.update(status=cls.INTERRUPTED,
-                           error=str(gettext("服务在回答途中重启，回答被中断，已保留已生成的部分，可点击「重新生成」。")))
+        query = cls.update(status=cls.INTERRUPTED, error=cls.INTERRUPTED_ERROR)
         query = query.where(cls.status == cls.STREAMING)
         return query.where(cls.id.in_(ids)).execute() if ids else query.execute()
 
@@ -382,13 +386,18 @@ def add_sidebar_order_index():
     migrate(migrator().add_index("conversation", ("is_pinned", "updated_at", "id")))
 
 
+def add_message_content_html():
+    migrate(migrator().add_column("message", "content_html", TextField(null=True)))
+
+
 def add_image_task_lease():
     migrate(migrator().add_column("imagetask", "lease_owner", CharField(default="")),
             migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
 # Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease]
+MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
+              add_message_content_html]
 
 
 def migrator():

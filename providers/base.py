@@ -97,11 +97,13 @@ class ChatClient:
                 if event.get("usage"):
                     yield "usage", event["usage"]
                 for choice in event.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    if delta.get(self.reasoning_field):
-                        yield "reasoning", delta[self.reasoning_field]
-                    if delta.get("content"):
-                        yield "content", delta["content"]
+                    delta = (choice.get("delta") if isinstance(choice, dict) else None) or {}
+                    if not isinstance(delta, dict):
+                        raise errors.MalformedData("delta is not an object")
+                    if text := as_text(delta.get(self.reasoning_field)):
+                        yield "reasoning", text
+                    if text := as_text(delta.get("content")):
+                        yield "content", text
                     if choice.get("finish_reason") == "content_filter":
                         raise errors.OutputModerated("finish_reason content_filter")
                     is_finished = is_finished or bool(choice.get("finish_reason"))
@@ -128,6 +130,16 @@ class ChatClient:
             if not error.is_retryable or attempt == self.max_retries:
                 raise error
             time.sleep(min(error.retry_after or self.retry_delay * 2 ** attempt, 10))
+
+
+def as_text(value):
+    """A delta's text: a string, or the text parts of a list of content parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(part["text"] for part in value
+                       if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return ""
 
 
 def read_limited(response):

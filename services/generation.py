@@ -1,12 +1,15 @@
-"""Generating an answer on the server, apart from any browser connection.
+"""Generating answers on the server, apart from any browser connection.
 
-A `Generation` runs in its own thread (a greenlet under gunicorn's gevent worker),
-reads the upstream stream and keeps the text in memory; every browser that attaches
-gets the text so far, then each new piece. One saver thread writes the text of every
-running answer once a second, in one transaction, so a crash loses at most the last
-second, and whatever happens the message ends with a final status: done, stopped,
-error or interrupted. With several server processes (REDIS_URL), the pieces also go
-through Redis (services/relay.py), so a browser on any process can attach and stop.
+`Generations` (one per app, in `app.extensions["generations"]`) owns the answers this
+process generates, the saver that writes their text once a second, and the relay that
+shares them with other processes (services/relay.py: nothing to share on one process,
+Redis with several).
+
+Each `Answer` runs in its own thread (a greenlet under gunicorn's gevent worker), reads
+the upstream stream and keeps every piece, already encoded as an SSE event, in memory.
+A browser that follows it gets the text so far, then everything new at each wake-up in
+one write. Whatever happens, the message ends with a final status: done, stopped, error
+or interrupted, and only then do its listeners get `done`.
 """
 import logging
 import threading
@@ -14,7 +17,9 @@ import time
 
 from models import Conversation, Message, connection, db
 from providers.errors import ProviderError
-from services.relay import RedisRelay
+from services import sse
+from services.markdown import render as render_markdown
+from services.relay import LocalRelay, RedisRelay
 
 log = logging.getLogger(__name__)
 
@@ -22,84 +27,83 @@ SAVE_INTERVAL = 1.0
 FINAL_SAVE_ATTEMPTS = 4  # over about 3.5 s
 KEEPALIVE_INTERVAL = 15.0
 TITLE_INSTRUCTION = "你是对话标题生成器。用不超过 12 个字概括用户的问题，只输出标题本身，不要引号和标点。"
-
-_running = {}
-_running_lock = threading.Lock()
-_saver = None  # the thread saving running answers, while there are any
-_relay = None  # a RedisRelay when answers are shared between processes
+MAX_TITLE = 30
 
 
-def configure(redis_url):
-    global _relay
-    _relay = RedisRelay(redis_url, running=running_ids, stop=stop) if redis_url else None
+class Answer:
+    """One answer generated in this process."""
 
-
-class Generation:
-    def __init__(self, message_id):
+    def __init__(self, owner, message_id):
+        self.owner = owner
         self.message_id = message_id
-        self.content = ""
-        self.reasoning = ""
-        self.pieces = []  # (kind, text) in arrival order, for attached listeners
+        self.pieces = []  # (kind, text, encoded event) in arrival order
         self.saved_pieces = 0  # how many of them the database has
+        self.listeners = ()  # one Event per browser following; replaced, never changed
         self.is_finishing = False  # a stop or the end has claimed the final save
         self.is_finished = False  # ... and it is saved
-        self.changed = threading.Condition()
+        self.lock = threading.Lock()
 
     def add(self, kind, text):
         text = text.replace("\x00", "")  # no database keeps it (PostgreSQL refuses it)
-        with self.changed:
+        if not text:
+            return
+        with self.lock:
             if self.is_finishing:
                 return
-            if kind == "content":
-                self.content += text
-            else:
-                self.reasoning += text
-            self.pieces.append((kind, text))
-            self.changed.notify_all()
-        if _relay is not None:
-            _relay.publish(self.message_id, kind, text)
+            self.pieces.append((kind, text, sse.piece(kind, text)))
+        for listener in self.listeners:
+            if not listener.is_set():
+                listener.set()
+        self.owner.relay.publish(self.message_id, kind, text)
 
-    def attach(self):
-        """Yield ("snapshot", (content, reasoning)) once, then ("content" | "reasoning", text)
-        pieces as they come and ("tick", None) when idle, until the generation is finished."""
-        with self.changed:
+    def text(self, count=None):
+        """(content, reasoning) of the first `count` pieces (all by default)."""
+        pieces = self.pieces[:count]
+        return ("".join(text for kind, text, _ in pieces if kind == sse.CONTENT),
+                "".join(text for kind, text, _ in pieces if kind == sse.REASONING))
+
+    def follow(self):
+        """Yield ("snapshot", (content, reasoning)) once, then ("frames", bytes) with every
+        event that came since the last wake-up, or ("tick", None) after a quiet while,
+        until the answer is saved for good."""
+        listener = threading.Event()
+        with self.lock:
             cursor = len(self.pieces)
-            snapshot = (self.content, self.reasoning)
-        yield "snapshot", snapshot
-        while True:
-            with self.changed:
-                if cursor == len(self.pieces) and not self.is_finished:
-                    self.changed.wait(KEEPALIVE_INTERVAL)
-                new, cursor = self.pieces[cursor:], len(self.pieces)
-                is_finished = self.is_finished
-            yield from new
-            if is_finished:
-                return
-            if not new:
-                yield "tick", None
+            self.listeners += (listener,)
+        try:
+            yield sse.SNAPSHOT, self.text(cursor)
+            while True:
+                listener.wait(KEEPALIVE_INTERVAL)
+                listener.clear()
+                is_finished = self.is_finished  # before reading: nothing is added after it
+                new = self.pieces[cursor:]
+                cursor += len(new)
+                if new:
+                    yield "frames", b"".join(encoded for _, _, encoded in new)
+                elif not is_finished:
+                    yield "tick", None
+                if is_finished:
+                    return
+        finally:
+            with self.lock:
+                self.listeners = tuple(other for other in self.listeners if other is not listener)
 
     def finish(self, status, error="", usage=None):
         """Save the final text and status, then tell listeners; only the first call counts."""
-        with self.changed:
+        with self.lock:
             if self.is_finishing:
                 return False
             self.is_finishing = True
-            content, reasoning = self.content, self.reasoning
-        fields = {"content": content, "reasoning": reasoning, "status": status, "error": error}
-        if usage:
-            fields.update(prompt_tokens=usage.get("prompt_tokens"),
-                          completion_tokens=usage.get("completion_tokens"),
-                          total_tokens=usage.get("total_tokens"))
+        content, reasoning = self.text()
+        fields = {"content": content, "reasoning": reasoning, "status": status, "error": error,
+                  "content_html": render_markdown(content), **token_counts(usage)}
         try:
             self.save_final(fields)
         finally:  # whatever happened, listeners must not wait for ever
-            with _running_lock:
-                _running.pop(self.message_id, None)
-            if _relay is not None:
-                _relay.end(self.message_id)
-            with self.changed:
-                self.is_finished = True  # only now: listeners read the saved row when they see it
-                self.changed.notify_all()
+            self.owner.forget(self)
+            self.is_finished = True  # only now: listeners read the saved row when they see it
+            for listener in self.listeners:
+                listener.set()
         return True
 
     def save_final(self, fields):
@@ -122,10 +126,10 @@ class Generation:
 
     def save_progress(self):
         """Write the text so far, if it grew since the last save (the caller holds a connection)."""
-        with self.changed:
-            count, content, reasoning = len(self.pieces), self.content, self.reasoning
+        count = len(self.pieces)
         if count == self.saved_pieces:
             return
+        content, reasoning = self.text(count)
         (Message.update(content=content, reasoning=reasoning)
          .where((Message.id == self.message_id) & (Message.status == Message.STREAMING))
          .execute())
@@ -133,133 +137,167 @@ class Generation:
 
     def run(self, client, model, prompt, thinking, retitle=None):
         """Stream the answer; `retitle` is (conversation id, its placeholder title) when
-        this is the conversation's first answer and it deserves a real title."""
-        usage = None
+        this is the conversation's first answer and it deserves a real title. Whatever
+        goes wrong, the answer ends with a final status."""
         try:
-            for kind, value in client.stream_chat(model, prompt, thinking=thinking):
-                if self.is_finishing:
-                    return
-                if kind == "usage":
-                    usage = value
-                    continue
-                self.add(kind, value)
+            usage = self.receive(client.stream_chat(model, prompt, thinking=thinking))
+            if retitle and not self.is_finishing:
+                name_conversation(client, model, prompt[-1]["content"], *retitle)
+            self.finish(Message.DONE, usage=usage)
         except Exception as exc:
+            self.fail(exc)
+        finally:
+            if not self.is_finishing:  # e.g. the thread killed: never leave it streaming
+                self.finish(Message.INTERRUPTED, Message.INTERRUPTED_ERROR)
+
+    def receive(self, pieces):
+        """Keep every piece until the stream ends or the answer is stopped; the usage."""
+        usage = None
+        for kind, value in pieces:
             if self.is_finishing:
-                return  # stopped: closing the response broke the read
-            if not isinstance(exc, ProviderError):
-                log.exception("generation %s crashed", self.message_id)
-                exc = ProviderError("crash")
-            log.warning("generation %s failed: %s (%s)", self.message_id,
-                        exc.__class__.__name__, exc.detail)
-            # Saved in the source language (this thread has no request, hence no reader's
-            # language); partials/message.html shows it through the `translated` filter.
-            self.finish(Message.ERROR, str(exc.user_message))
-            return
-        if retitle:
-            name_conversation(client, model, prompt[-1]["content"], *retitle)
-        self.finish(Message.DONE, usage=usage)
+                break
+            if kind == "usage":
+                usage = value
+            else:
+                self.add(kind, value)
+        pieces.close()  # closes the upstream response: a stop really stops
+        return usage
+
+    def fail(self, exc):
+        if self.is_finishing:
+            return  # stopped: closing the response broke the read
+        if not isinstance(exc, ProviderError):
+            log.exception("generation %s crashed", self.message_id)
+            exc = ProviderError("crash")
+        log.warning("generation %s failed: %s (%s)", self.message_id, exc.__class__.__name__, exc.detail)
+        # Saved in the source language (this thread has no request, hence no reader's
+        # language); partials/message.html shows it through the `translated` filter.
+        self.finish(Message.ERROR, str(exc.user_message))
 
 
-def save_running():
-    """Write the text so far of every running answer: one connection, one transaction."""
-    with _running_lock:
-        generations = list(_running.values())
-    with connection(), db.atomic():
-        for generation in generations:
-            generation.save_progress()
+def token_counts(usage):
+    """The token counts of a provider's `usage`, whatever shape it came in."""
+    if not isinstance(usage, dict):
+        return {}
+    counts = {}
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = usage.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+            counts[name] = value
+    return counts
 
 
-def keep_saving():
-    global _saver
-    while True:
-        time.sleep(SAVE_INTERVAL)
-        with _running_lock:
-            if not _running:
-                _saver = None
-                return
-        try:
-            save_running()
-        except Exception:
-            log.exception("saving running answers failed")
+class Generations:
+    """The answers generated in this process, their saver, and the relay to other processes."""
 
+    def __init__(self, redis_url=""):
+        self.running = {}  # message id -> Answer
+        self.lock = threading.Lock()
+        self.saver = None  # the thread saving running answers, while there are any
+        self.relay = (RedisRelay(redis_url, running=lambda: list(self.running), stop=self.stop)
+                      if redis_url else LocalRelay())
 
-def start(message, client, prompt, thinking=False, retitle=None):
-    """Start generating `message` (an assistant message in status streaming)."""
-    global _saver
-    generation = Generation(message.id)
-    with _running_lock:
-        _running[message.id] = generation
-        if _relay is not None:
-            _relay.renew([message.id])
-            _relay.keep_alive()
-        if _saver is None:
-            _saver = threading.Thread(target=keep_saving, name="answer-saver", daemon=True)
-            _saver.start()
-    thread = threading.Thread(target=generation.run, args=(client, message.model, prompt, thinking, retitle),
-                              name=f"generation-{message.id}", daemon=True)
-    thread.start()
-    return generation
+    def start(self, message, client, prompt, thinking=False, retitle=None):
+        """Start generating `message` (an assistant message in status streaming)."""
+        answer = Answer(self, message.id)
+        with self.lock:
+            self.running[message.id] = answer
+            if self.saver is None:
+                self.saver = threading.Thread(target=self.keep_saving, name="answer-saver", daemon=True)
+                self.saver.start()
+        self.relay.started(message.id)
+        threading.Thread(target=answer.run, args=(client, message.model, prompt, thinking, retitle),
+                         name=f"generation-{message.id}", daemon=True).start()
+        return answer
+
+    def forget(self, answer):
+        with self.lock:
+            self.running.pop(answer.message_id, None)
+        self.relay.ended(answer.message_id)
+
+    def follow(self, message_id):
+        """The pieces of the answer, as `Answer.follow` yields them, from this process or
+        through the relay from another; None when nothing generates it."""
+        answer = self.running.get(message_id)
+        return answer.follow() if answer is not None else self.relay.follow(message_id)
+
+    def stop(self, message_id, wait=0):
+        """Stop the answer, keeping its text, wherever it is generated. When another process
+        generates it, wait up to `wait` seconds for that process to save it."""
+        answer = self.running.get(message_id)
+        if answer is not None:
+            answer.stop()
+        elif self.relay.is_alive(message_id):
+            self.relay.request_stop(message_id, wait)
+
+    def stop_all(self, seconds=10):
+        """Stop every answer of this process and wait (up to `seconds`) for their threads."""
+        for answer in list(self.running.values()):
+            answer.stop()
+        deadline = time.monotonic() + seconds
+        for thread in threading.enumerate():
+            if thread.name.startswith("generation-"):
+                thread.join(max(0, deadline - time.monotonic()))
+
+    def is_generated(self, message_id):
+        return message_id in self.running or self.relay.is_alive(message_id)
+
+    def settle(self, message):
+        """`message` as it stands, marked interrupted first if it is left streaming with
+        nothing generating it any more (its process stopped in the middle)."""
+        if message.is_streaming and not self.is_generated(message.id):
+            log.warning("answer %s: nothing generates it any more; marked interrupted", message.id)
+            Message.mark_interrupted(message.id)
+            return Message.get_by_id(message.id)
+        return message
+
+    def interrupt_orphans(self):
+        """At start-up: answers left streaming that no process generates any more."""
+        for message in Message.select().where(Message.status == Message.STREAMING):
+            self.settle(message)
+
+    def save_running(self):
+        """Write the text so far of every running answer: one connection, one transaction."""
+        answers = list(self.running.values())
+        with connection(), db.atomic():
+            for answer in answers:
+                answer.save_progress()
+
+    def keep_saving(self):
+        while True:
+            time.sleep(SAVE_INTERVAL)
+            with self.lock:
+                if not self.running:
+                    self.saver = None
+                    return
+            try:
+                self.save_running()
+            except Exception:
+                log.exception("saving running answers failed")
 
 
 def name_conversation(client, model, question, conversation_id, placeholder):
     """Replace the placeholder title (the first words) with a short one from the model,
     unless the person renamed the conversation meanwhile. Best effort: on any failure
-    the first words stay."""
+    the first words stay. Streamed, without thinking: thinking-only models refuse
+    anything else, and the reasoning they send anyway is skipped."""
+    messages = [{"role": "system", "content": TITLE_INSTRUCTION}, {"role": "user", "content": question[:500]}]
+    answer, pieces = "", client.stream_chat(model, messages, thinking=False)
     try:
-        answer = client.complete(model, [{"role": "system", "content": TITLE_INSTRUCTION},
-                                         {"role": "user", "content": question[:500]}])
-    except ProviderError as exc:
+        for kind, value in pieces:
+            if kind == sse.CONTENT:
+                answer += value
+            if len(answer) > 200:
+                break
+        pieces.close()
+    except Exception as exc:  # ProviderError, or anything else: the first words stay
         log.info("no title for conversation %s: %s", conversation_id, exc.__class__.__name__)
         return
-    title = (answer.strip().splitlines() or [""])[0].strip(" \"'“”「」《》#*`。.！!？?：:")[:30]
+    title = (answer.strip().splitlines() or [""])[0].strip(" \"'“”「」《》#*`。.！!？?：:")[:MAX_TITLE]
     if title:
         with connection():
             (Conversation.update(title=title)
              .where((Conversation.id == conversation_id) & (Conversation.title == placeholder)).execute())
-
-
-def running(message_id):
-    with _running_lock:
-        return _running.get(message_id)
-
-
-def running_ids():
-    with _running_lock:
-        return list(_running)
-
-
-def attach(message_id):
-    """The pieces of the answer, as `Generation.attach` yields them, from this process or
-    through Redis from another; None when nothing generates it."""
-    generation = running(message_id)
-    if generation is not None:
-        return generation.attach()
-    if _relay is not None and _relay.is_alive(message_id):
-        return _relay.attach(message_id)
-    return None
-
-
-def stop(message_id, wait=0):
-    """Stop the answer, keeping its text, wherever it is generated. When another process
-    generates it, wait up to `wait` seconds for that process to save it."""
-    generation = running(message_id)
-    if generation is not None:
-        generation.stop()
-    elif _relay is not None and _relay.is_alive(message_id):
-        _relay.request_stop(message_id)
-        if wait:
-            _relay.wait_until_done(message_id, wait)
-
-
-def interrupt_orphans():
-    """At start-up: answers left streaming that no process generates any more."""
-    if _relay is None:
-        Message.mark_interrupted()
-        return
-    streaming = Message.select(Message.id).where(Message.status == Message.STREAMING)
-    orphans = [message.id for message in streaming if not _relay.is_alive(message.id)]
-    if orphans:
-        Message.mark_interrupted(*orphans)
 
 
 def prompt_for(message, system_prompt):

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-import redis
+from services import sse
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +31,40 @@ GATHER_SECONDS = 0.01
 RENEW_SECONDS = 1
 
 
+class LocalRelay:
+    """One process (no REDIS_URL): every answer is generated where it is followed, so
+    there is nothing to share. RedisRelay has the same methods."""
+
+    def started(self, message_id):
+        pass
+
+    def publish(self, message_id, kind, text=""):
+        pass
+
+    def ended(self, message_id):
+        pass
+
+    def is_alive(self, message_id):
+        return False
+
+    def request_stop(self, message_id, wait=0):
+        pass
+
+    def follow(self, message_id):
+        return None
+
+
 class RedisRelay:
     """`running()` gives the ids of the answers this process generates; `stop(id)` stops
     one of them (asked from another process)."""
 
     def __init__(self, url, running, stop):
+        import redis  # only where REDIS_URL is set: the single-box default never loads it
+        self.errors = redis.RedisError
         # A read may block for WAIT_SECONDS (XREAD): the socket must wait longer.
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
                                           socket_timeout=WAIT_SECONDS + 10)
-        self.reader = StreamReader(self.redis)
+        self.reader = StreamReader(self.redis, self.errors)
         self.queue = []  # (message id, kind, text) not yet written
         self.queued = threading.Condition()
         self.sender = None
@@ -50,9 +75,11 @@ class RedisRelay:
     def key(message_id, suffix=""):
         return f"moyan:answer:{message_id}{suffix}"
 
-    def keep_alive(self):
-        """Start renewing this process's answers, once a second, in a thread of their own:
-        a process busy with its database must not look dead."""
+    def started(self, message_id):
+        """An answer begins here: mark it alive at once, and keep renewing this process's
+        answers once a second, in a thread of their own (a process busy with its database
+        must not look dead)."""
+        self.renew([message_id])
         with self.queued:
             if self.keeper is None:
                 self.keeper = threading.Thread(target=self.keep, name="redis-keeper", daemon=True)
@@ -87,11 +114,11 @@ class RedisRelay:
                 with self.redis.pipeline(transaction=False) as pipe:
                     for message_id, kind, text in batch:
                         pipe.xadd(self.key(message_id), {"kind": kind, "text": text})
-                        if kind == "done":  # let the stream go soon
+                        if kind == sse.DONE:  # let the stream go soon
                             pipe.expire(self.key(message_id), DONE_KEEP_SECONDS)
                             pipe.delete(self.key(message_id, ":alive"), self.key(message_id, ":stop"))
                     pipe.execute()
-            except redis.RedisError as exc:
+            except self.errors as exc:
                 log.warning("%s answer pieces not relayed: %s", len(batch), exc.__class__.__name__)
 
     def renew(self, message_ids):
@@ -101,7 +128,7 @@ class RedisRelay:
             return []
         try:
             return self._renew(message_ids)
-        except redis.RedisError as exc:
+        except self.errors as exc:
             log.warning("answers not renewed: %s", exc.__class__.__name__)
             return []
 
@@ -115,28 +142,37 @@ class RedisRelay:
             stops = pipe.execute()[2 * len(message_ids):]
         return [message_id for message_id, is_stopped in zip(message_ids, stops) if is_stopped]
 
-    def end(self, message_id):
+    def ended(self, message_id):
         """The final text is saved: tell every listener (after the last pieces)."""
-        self.publish(message_id, "done")
+        self.publish(message_id, sse.DONE)
 
     def is_alive(self, message_id):
         return bool(self.redis.exists(self.key(message_id, ":alive")))
 
-    def request_stop(self, message_id):
+    def request_stop(self, message_id, wait=0):
+        """Ask the process generating the answer to stop it; wait up to `wait` seconds
+        for that process to save it."""
         self.redis.set(self.key(message_id, ":stop"), 1, ex=KEEP_SECONDS)
+        if wait:
+            self.wait_until_done(message_id, wait)
 
-    def attach(self, message_id):
-        """Yield like `Generation.attach`: ("snapshot", (content, reasoning)), then pieces
-        and ("tick", None) after each WAIT_SECONDS without one, until `done` or until
-        the generating process is gone."""
+    def follow(self, message_id):
+        """Like `Answer.follow` for an answer of another process, or None when no process
+        generates it."""
+        return self.pieces(message_id) if self.is_alive(message_id) else None
+
+    def pieces(self, message_id):
+        """Yield ("snapshot", (content, reasoning)), then ("frames", encoded events) and
+        ("tick", None) after each WAIT_SECONDS without any, until `done` or until the
+        generating process is gone."""
         key = self.key(message_id)
         entries = self.redis.xrange(key)
-        text = {"content": "", "reasoning": ""}
+        text = {sse.CONTENT: "", sse.REASONING: ""}
         for _, fields in entries:
             if fields["kind"] in text:
                 text[fields["kind"]] += fields["text"]
-        yield "snapshot", (text["content"], text["reasoning"])
-        if any(fields["kind"] == "done" for _, fields in entries):
+        yield sse.SNAPSHOT, (text[sse.CONTENT], text[sse.REASONING])
+        if any(fields["kind"] == sse.DONE for _, fields in entries):
             return
         inbox = Inbox(key, entries[-1][0] if entries else "0-0")
         self.reader.add(inbox)
@@ -147,17 +183,20 @@ class RedisRelay:
                     if not self.is_alive(message_id):
                         return
                     yield "tick", None
-                for _, fields in new:
-                    if fields["kind"] == "done":
-                        return
-                    yield fields["kind"], fields["text"]
+                pieces = [fields for _, fields in new]
+                frames = [sse.piece(fields["kind"], fields["text"]) for fields in pieces
+                          if fields["kind"] != sse.DONE]
+                if frames:
+                    yield "frames", b"".join(frames)
+                if any(fields["kind"] == sse.DONE for fields in pieces):
+                    return
         finally:
             self.reader.remove(inbox)
 
     def wait_until_done(self, message_id, seconds):
         """Wait (at most about `seconds`) for the answer to end or its process to go."""
         deadline = time.monotonic() + seconds
-        for _ in self.attach(message_id):
+        for _ in self.pieces(message_id):
             if time.monotonic() > deadline:
                 return
 
@@ -189,8 +228,8 @@ class StreamReader:
     connection however many browsers listen. A listener that joins writes to this
     process's own wake-up stream, which ends the XREAD under way so the next one includes it."""
 
-    def __init__(self, client):
-        self.redis = client
+    def __init__(self, client, errors):
+        self.redis, self.errors = client, errors
         self.wake_key = f"moyan:wake:{uuid.uuid4().hex}"
         self.inboxes = {}  # stream key -> the inboxes following it
         self.lock = threading.Condition()
@@ -228,7 +267,7 @@ class StreamReader:
             try:
                 answer = self.redis.xread({self.wake_key: wake_cursor, **cursors}, count=1000,
                                           block=WAIT_SECONDS * 1000)
-            except redis.RedisError as exc:
+            except self.errors as exc:
                 log.warning("reading answers from Redis: %s", exc.__class__.__name__)
                 time.sleep(1)
                 continue

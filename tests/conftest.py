@@ -107,19 +107,16 @@ def app(fake, tmp_path, monkeypatch, database_url):
     app = create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0})
     yield app
     app.extensions["painter"].stop()
-    end_generations()
+    end_generations(app)
 
 
-def end_generations(seconds=10):
+def end_generations(app, seconds=10):
     """Stop what a test left generating and wait for its threads: they write through the
     one database object, which the next test points at its own file."""
-    from services import generation
-    for running in list(generation._running.values()):
-        running.stop()
-    deadline = time.monotonic() + seconds
+    app.extensions["generations"].stop_all(seconds)
     for thread in threading.enumerate():
-        if thread.name.startswith(("generation-", "openrouter-image-")):
-            thread.join(max(0, deadline - time.monotonic()))
+        if thread.name.startswith("openrouter-image-"):
+            thread.join(seconds)
 
 
 @pytest.fixture
@@ -134,6 +131,16 @@ def csrf_token_of(client):
     client.get("/settings")
     with client.session_transaction() as session:
         return session["csrf_token"]
+
+
+def answer_calls(fake):
+    """The streamed chat requests that answered a question (not those naming a conversation)."""
+    return [r for r in fake.requests
+            if (r["json"] or {}).get("stream") and not is_title_call(r["json"])]
+
+
+def is_title_call(body):
+    return "标题" in str(((body.get("messages") or [{}])[0]).get("content", ""))
 
 
 def wait_until(condition, seconds=30):

@@ -21,7 +21,10 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   fault-output-moderation, fault-500, fault-502 (HTML), fault-503, fault-drop (socket cut,
   no 0-chunk), fault-stall (30 s silence), fault-slow-first (2 s), fault-malformed,
   fault-no-done, fault-crlf (CRLF, `data:` without space, `: ping`), fault-split (HTTP
-  chunks split inside a UTF-8 character). Any other model -> 404 model_not_found.
+  chunks split inside a UTF-8 character), fault-usage-junk (its usage chunk's `usage` is a
+  list). Any other model -> 404 model_not_found.
+  A title call (its system message asks for a 标题) whose question holds [title-refused]
+  gets 400, [title-malformed] a stream of one non-JSON line, [title-list] `content` as a list.
 - Wan: submit needs `X-DashScope-Async: enable`; a task is PENDING for 0.3 s, RUNNING
   until 1 s, then SUCCEEDED with PNG links under /oss/ that need no key (every log entry
   has `authorization`: True when an Authorization header was sent). `parameters.size` must
@@ -92,12 +95,14 @@ FAULT_MALFORMED = "fault-malformed"
 FAULT_NO_DONE = "fault-no-done"
 FAULT_CRLF = "fault-crlf"
 FAULT_SPLIT = "fault-split"
+FAULT_USAGE_JUNK = "fault-usage-junk"
+TITLE_FAULTS = ("[title-refused]", "[title-malformed]", "[title-list]")
 
 DASHSCOPE_FAULTS = [
     FAULT_RATE_LIMIT, FAULT_RATE_LIMIT_ONCE, FAULT_QUOTA, FAULT_TOO_LONG,
     FAULT_INPUT_MODERATION, FAULT_OUTPUT_MODERATION, FAULT_500, FAULT_502, FAULT_503,
     FAULT_DROP, FAULT_STALL, FAULT_SLOW_FIRST, FAULT_MALFORMED, FAULT_NO_DONE,
-    FAULT_CRLF, FAULT_SPLIT, FAULT_RATE_LIMIT_RETRY_AFTER,
+    FAULT_CRLF, FAULT_SPLIT, FAULT_RATE_LIMIT_RETRY_AFTER, FAULT_USAGE_JUNK,
 ]
 DASHSCOPE_MODELS = [
     "qwen-plus", "qwen-max", "qwen-turbo", "qwen-flash", "qwen3-32b", "qwq-plus",
@@ -315,7 +320,7 @@ def dashscope_events(body, model):
     if model == FAULT_NO_DONE:
         return events
     if (body.get("stream_options") or {}).get("include_usage") is True:
-        events.append(chunk([], usage_for(body, reply)))
+        events.append(chunk([], [1, 2] if model == FAULT_USAGE_JUNK else usage_for(body, reply)))
     return events + ["[DONE]"]
 
 
@@ -733,7 +738,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "code": "invalid_parameter_error",
                 "message": "parameter.enable_thinking must be set to false for non-streaming calls",
                 "param": None, "type": "invalid_request_error"}, "request_id": new_request_id()})
-        if self.dashscope_fault(model, stream):
+        if self.dashscope_fault(model, stream) or self.title_fault(body):
             return
         if model == FAULT_SLOW_FIRST and not self.pause(2):
             return
@@ -741,6 +746,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.dashscope_stream(body, model)
         else:
             self.send_json(200, dashscope_completion(body, model))
+
+    def title_fault(self, body):
+        """A title call's fault (TITLE_FAULTS in the question); True if answered."""
+        system = str(((body.get("messages") or [{}])[0]).get("content", ""))
+        fault = next((f for f in TITLE_FAULTS if f in last_user_message(body)), None)
+        if "标题" not in system or fault is None:
+            return False
+        if fault == "[title-refused]":
+            self.send_json(400, compat_error("invalid_parameter_error", "invalid_request_error",
+                                             "The title call is refused."))
+            return True
+        self.start_stream(DASHSCOPE_SSE)
+        if fault == "[title-malformed]":
+            self.send_chunk(b"data: <html>Bad Gateway</html>\n\n")
+        else:
+            content = [{"type": "text", "text": "标题"}]
+            self.send_chunk(b"data: %s\n\n" % dumps({"choices": [{"delta": {"content": content},
+                                                                     "finish_reason": "stop", "index": 0}]}).encode())
+            self.send_chunk(b"data: [DONE]\n\n")
+        self.end_stream()
+        return True
 
     def dashscope_fault(self, model, stream):
         """Answer the faults that fail before any output; True if answered."""

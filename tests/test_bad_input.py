@@ -1,15 +1,14 @@
 """Hostile input at every endpoint that takes some (hypothesis): never a server error, and a
 refusal (4xx) changes nothing in the database and asks nothing of the providers."""
 import os
-import threading
 from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import end_generations
 from models import MODELS, Conversation, Image, ImageTask, Message
-from services import generation
 from views.chat import MAX_SYSTEM_PROMPT, MAX_TEXT
 
 HX = {"HX-Request": "true"}
@@ -57,15 +56,6 @@ def settings_but_model_lists():
     return [row for row in dump()["Setting"] if not row[0].endswith("_models")]
 
 
-def settle():
-    """Stop every answer and painting a successful request started, and wait for them."""
-    for message_id in list(generation._running):
-        running = generation.running(message_id)
-        if running:
-            running.stop()
-    for thread in threading.enumerate():
-        if thread.name.startswith(("generation-", "openrouter-image-")):
-            thread.join(10)
 
 
 def path_id(value):
@@ -80,7 +70,7 @@ def request(client, fake, method, url, body=None, headers=None):
     if kind == "bytes":
         options["content_type"] = "application/x-www-form-urlencoded"
     response = client.open(url, method=method, headers={**HX, **(headers or {})}, **options)
-    settle()
+    end_generations(client.application)
     assert response.status_code < 500, (method, url, body)
     if 400 <= response.status_code < 500:
         assert dump() == before, (method, url, body, response.status_code)
@@ -103,7 +93,7 @@ def rows(app):
     Image.create(task=task, file="2025/01/1-0.png", thumbnail="2025/01/1-0.png", width=1, height=1,
                  prompt="花店", model=task.model, provider="dashscope")
     yield
-    settle()
+    end_generations(app)
 
 
 FORM_ENDPOINTS = [

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
+from conftest import answer_calls
 from fake_upstream import REPLY
 
 pytestmark = pytest.mark.browser
@@ -95,8 +96,7 @@ def test_reloading_in_the_middle_still_ends_with_the_whole_answer(page, live_ser
     expect(answer(page).locator(".markdown")).to_contain_text("这是一段很长的回答", timeout=20_000)
     text = answer(page).locator(".markdown").inner_text()
     assert text.count("收到：你好") == 1
-    streamed_calls = [r for r in fake.requests if (r["json"] or {}).get("stream")]
-    assert len(streamed_calls) == 1
+    assert len(answer_calls(fake)) == 1
 
 
 def test_stop_keeps_the_partial_answer(page, live_server):

@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pytest
 from markupsafe import escape
 
-from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY
+from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY, answer_calls, is_title_call
 from fake_upstream import REPLY
 import models
 from models import Conversation, Image, ImageTask, Message, db
@@ -38,8 +38,8 @@ def ask(client, text="你好", **options):
 
 
 def last_stream_call(fake):
-    """The newest streamed chat request (a first answer is followed by a title call)."""
-    return [r for r in fake.requests if (r["json"] or {}).get("stream")][-1]
+    """The newest streamed request for an answer (a first answer is followed by a title call)."""
+    return answer_calls(fake)[-1]
 
 
 def events(stream_text):
@@ -197,7 +197,7 @@ def test_a_second_listener_gets_the_text_so_far_then_the_rest(client, fake):
     snapshot = stream.split("event: snapshot\n", 1)[1].split("\n\n", 1)[0]
     assert "收到" in snapshot
     assert Message.get_by_id(message_id).status == Message.DONE
-    assert len([r for r in fake.requests if (r["json"] or {}).get("stream")]) == 1
+    assert len(answer_calls(fake)) == 1
 
 
 def test_the_answer_is_saved_while_it_grows(client, fake):
@@ -210,11 +210,10 @@ def test_the_answer_is_saved_while_it_grows(client, fake):
     client.post(f"/m/{message_id}/stop", headers=HX)
 
 
-def test_one_save_writes_the_text_so_far_of_every_running_answer(client, fake):
-    from services import generation
+def test_one_save_writes_the_text_so_far_of_every_running_answer(app, client, fake):
     ids = [answer_id(send(client, text, model="qwen-slow")) for text in ("你好", "早上好")]
     time.sleep(0.5)
-    generation.save_running()
+    app.extensions["generations"].save_running()
     for message_id in ids:
         saved = Message.get_by_id(message_id)
         assert saved.status == Message.STREAMING and saved.content.startswith("收到")
@@ -429,18 +428,35 @@ def test_on_postgresql_the_search_uses_the_trigram_index(client, fake):
 def test_the_first_exchange_names_the_conversation_with_a_short_model_call(client, fake):
     message = ask(client, "怎样养多肉植物？")
     title_call = fake.requests[-1]["json"]  # made after the answer, before it is done
-    assert title_call["stream"] is False and title_call["enable_thinking"] is False
-    assert "标题" in title_call["messages"][0]["content"]
+    assert is_title_call(title_call) and title_call["enable_thinking"] is False
     assert Conversation.get_by_id(message.conversation_id).title == "收到：怎样养多肉植物"
     fake.clear()
     ask(client, "还有呢", conversation_id=message.conversation_id)
-    assert [r["json"]["stream"] for r in fake.requests] == [True]  # no second title call
+    assert [is_title_call(r["json"]) for r in fake.requests] == [False]  # no second title call
 
 
-def test_a_failed_title_call_keeps_the_first_words(client, fake):
-    message = ask(client, "你好", model="qwq-plus")  # thinking-only: refuses a non-streamed call
-    assert Conversation.get_by_id(message.conversation_id).title == "你好"
+def test_a_thinking_only_model_names_the_conversation_too(client, fake):
+    message = ask(client, "你好", model="qwq-plus")  # it refuses a non-streamed call
+    assert Conversation.get_by_id(message.conversation_id).title == "收到：你好"
     assert message.status == Message.DONE
+
+
+@pytest.mark.parametrize("fault", ["[title-refused]", "[title-malformed]"])
+def test_a_failed_title_call_keeps_the_first_words_and_the_answer_ends(client, fake, fault):
+    message = ask(client, f"你好 {fault}")
+    assert Conversation.get_by_id(message.conversation_id).title == f"你好 {fault}"
+    assert message.status == Message.DONE and message.content == REPLY(f"你好 {fault}")
+
+
+def test_a_title_sent_as_a_list_of_content_parts_is_read(client, fake):
+    message = ask(client, "你好 [title-list]")
+    assert Conversation.get_by_id(message.conversation_id).title == "标题"
+    assert message.status == Message.DONE
+
+
+def test_a_usage_that_is_not_an_object_still_ends_the_answer(client, fake):
+    message = ask(client, "你好", model="fault-usage-junk")
+    assert message.status == Message.DONE and message.total_tokens is None
 
 
 def test_streamed_tokens_are_escaped_so_no_tag_or_htmx_attribute_reaches_the_page(client, fake):
@@ -497,10 +513,10 @@ def test_a_painting_in_the_chat_is_left_out_of_the_next_prompt(client, fake):
 
 def test_listeners_are_let_go_even_when_the_final_save_fails(app, monkeypatch):
     from peewee import OperationalError
-    from services import generation
-    running = generation.Generation(987654)
-    generation._running[running.message_id] = running
-    listener = running.attach()
+    from services.generation import Answer
+    generations = app.extensions["generations"]
+    running = generations.running[987654] = Answer(generations, 987654)
+    listener = running.follow()
     assert next(listener) == ("snapshot", ("", ""))
 
     def database_gone(fields):
@@ -508,4 +524,4 @@ def test_listeners_are_let_go_even_when_the_final_save_fails(app, monkeypatch):
     monkeypatch.setattr(running, "save_final", database_gone)
     with pytest.raises(OperationalError):
         running.finish(Message.DONE)
-    assert list(listener) == [] and generation.running(running.message_id) is None
+    assert list(listener) == [] and 987654 not in generations.running

@@ -60,6 +60,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
             migrate(migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
                     migrator().drop_column("conversation", "is_pinned"),
                     migrator().drop_column("message", "image_task_id"),
+                    migrator().drop_column("message", "content_html"),
                     migrator().drop_column("imagetask", "lease_owner"),
                     migrator().drop_column("imagetask", "lease_until"))
             set_schema_version(0)

@@ -4,6 +4,10 @@ import re
 from flask import abort, render_template, request
 from flask_babel import lazy_gettext
 from flask_htmx import HTMX
+from markupsafe import Markup
+
+from models import Message
+from services.markdown import render as render_markdown
 
 htmx = HTMX()
 
@@ -56,10 +60,13 @@ def alert(message, status=422):
     return render_template("partials/alert.html", message=message), status, headers
 
 
-def sse(event, html):
-    lines = html.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    data = "".join(f"data: {line}\n" for line in lines)
-    return f"event: {event}\n{data}\n"
+def answer_html(message):
+    """An answer's text as HTML: rendered once when it was saved; rows from before that (or
+    imported) are rendered now and kept."""
+    if message.content_html is None:
+        message.content_html = render_markdown(message.content)
+        Message.update(content_html=message.content_html).where(Message.id == message.id).execute()
+    return Markup(message.content_html)
 
 
 COMPRESSIBLE = {"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"}

@@ -1,22 +1,22 @@
 """The chat page: conversations in the sidebar, messages, streamed answers."""
-import logging
+import functools
 import random
+from types import SimpleNamespace
 from urllib.parse import unquote
 
 from flask import (Blueprint, Response, current_app, render_template, request, stream_with_context,
                    url_for)
 from flask_babel import format_number, gettext
-from markupsafe import escape
+from markupsafe import Markup
 
 from models import Conversation, ImageTask, Message, db
-from services import generation
+from services import generation, sse
 from services import settings as provider_settings
-from views import MODEL_ID, alert, get_or_404, htmx, page_or_fragment, sse, to_id
+from views import MODEL_ID, alert, get_or_404, htmx, language, page_or_fragment, to_id
 from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
 from views.images import MAX_SEED
 
 bp = Blueprint("chat", __name__)
-log = logging.getLogger(__name__)
 
 MAX_TEXT = 100_000
 MAX_SYSTEM_PROMPT = 20_000
@@ -30,11 +30,32 @@ def sidebar(query="", offset=0):
             "offset": offset, "page_size": SIDEBAR_PAGE}
 
 
-def chat_context(conversation=None, query=""):
-    return {"conversation": conversation, **sidebar(query),
-            "providers": provider_settings.PROVIDERS,
+@bp.app_template_global()
+def sidebar_item(c, oob=False):
+    """partials/conversation_item.html for `c`, rendered once for each title, pin and
+    language: the sidebar shows the same items on every page and after every message."""
+    return rendered_item(language.current(), c.id, c.title, c.is_pinned, oob)
+
+
+@functools.lru_cache(maxsize=4096)
+def rendered_item(language_code, conversation_id, title, is_pinned, oob):
+    item = SimpleNamespace(id=conversation_id, title=title, is_pinned=is_pinned)
+    return Markup(render_template("partials/conversation_item.html", c=item, oob=oob))
+
+
+def generations():
+    return current_app.extensions["generations"]
+
+
+def options_context():
+    """What partials/chat_options.html needs besides the conversation."""
+    return {"providers": provider_settings.PROVIDERS,
             "defaults": {name: provider_settings.load(name) for name in provider_settings.PROVIDERS},
             "chat_provider": provider_settings.chat_provider()}
+
+
+def chat_context(conversation=None, query=""):
+    return {"conversation": conversation, **sidebar(query), **options_context()}
 
 
 @bp.get("/")
@@ -87,7 +108,7 @@ def pin(conversation_id):
 def delete(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
     for message in list(conversation.messages().where(Message.status == Message.STREAMING)):
-        generation.stop(message.id)
+        generations().stop(message.id)
     conversation.delete_instance(recursive=True)
     is_open = (htmx.current_url or "").rstrip("/").endswith(f"/c/{conversation_id}")
     return "", 200, ({"HX-Redirect": url_for("chat.index")} if is_open else {})
@@ -129,43 +150,40 @@ def send():
         user_message = Message.create(conversation=conversation, role="user", content=text)
     answer = paint_answer(conversation, text) if is_painting else start_answer(conversation)
     headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
+    context = {"conversation": conversation}
+    if not conversation_id:  # the options bar now belongs to the new conversation
+        context.update(options_context())
+    elif not conversation.is_pinned:  # it moves up the sidebar: all of it again
+        context.update(sidebar())
     return render_template("partials/sent.html", messages=[user_message, answer],
-                           is_new=not conversation_id, **chat_context(conversation)), 200, headers
+                           is_new=not conversation_id, **context), 200, headers
 
 
 @bp.get("/m/<int:message_id>/stream")
 def stream(message_id):
-    """Attach to an answer: its text so far, then each new piece, then `done`.
+    """Follow an answer: its text so far, then what comes, then `done`.
 
-    Only ever attaches; a generation is started by send, regenerate or edit, so the
+    Only ever follows; a generation is started by send, regenerate or edit, so the
     SSE extension reconnecting can never start another one.
     """
-    message = get_or_404(Message, message_id)
-    pieces = generation.attach(message_id) if message.is_streaming else None
-    if message.is_streaming and pieces is None:
-        log.warning("answer %s: nothing generates it any more; marked interrupted", message_id)
-        Message.mark_interrupted(message_id)
+    message = generations().settle(get_or_404(Message, message_id))
+    pieces = generations().follow(message_id) if message.is_streaming else None
     db.close()  # an open stream must not hold a database connection
 
     def events():
         if pieces is not None:
             for kind, value in pieces:
-                if kind == "snapshot":
-                    yield sse("snapshot", render_template("partials/answer_text.html",
-                                                          message_id=message_id,
-                                                          content=value[0], reasoning=value[1]))
-                elif kind == "tick":
-                    yield ": keep-alive\n\n"
+                if kind == "frames":
+                    yield value
+                elif kind == sse.SNAPSHOT:
+                    yield sse.frame(sse.SNAPSHOT, render_template("partials/answer_text.html", message_id=message_id,
+                                                                  content=value[0], reasoning=value[1]))
                 else:
-                    yield sse(kind, str(escape(value)))
-        db.connect(reuse_if_open=True)
-        final = Message.get_by_id(message_id)
-        if final.is_streaming:  # the process generating it died while we listened
-            log.warning("answer %s: its process stopped generating it", message_id)
-            Message.mark_interrupted(message_id)
-            final = Message.get_by_id(message_id)
-        yield sse("done", render_template("partials/message.html", m=final)
-                  + render_template("partials/conversation_item.html", c=final.conversation, oob=True))
+                    yield sse.KEEPALIVE
+        with db.connection_context():
+            final = generations().settle(Message.get_by_id(message_id))
+            yield sse.frame(sse.DONE, render_template("partials/message.html", m=final)
+                            + str(sidebar_item(final.conversation, oob=True)))
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -174,7 +192,7 @@ def stream(message_id):
 @bp.post("/m/<int:message_id>/stop")
 def stop(message_id):
     get_or_404(Message, message_id)
-    generation.stop(message_id, wait=STOP_WAIT)
+    generations().stop(message_id, wait=STOP_WAIT)
     return render_template("partials/message.html", m=Message.get_by_id(message_id))
 
 
@@ -183,7 +201,7 @@ def regenerate(message_id):
     message = get_or_404(Message, message_id)
     if message.role != "assistant":
         return alert(gettext("只能重新生成模型的回答。"))
-    generation.stop(message.id)
+    generations().stop(message.id)
     conversation = message.conversation
     (Message.delete().where((Message.conversation == conversation) & (Message.id >= message.id))
      .execute())
@@ -214,7 +232,7 @@ def edit(message_id):
     conversation = message.conversation
     later = (Message.conversation == conversation) & (Message.id > message.id)
     for answer in list(Message.select().where(later & (Message.status == Message.STREAMING))):
-        generation.stop(answer.id)
+        generations().stop(answer.id)
     with db.atomic():
         Message.delete().where(later).execute()
         message.content = text
@@ -262,8 +280,8 @@ def start_answer(conversation):
     prompt = generation.prompt_for(answer, conversation.system_prompt)
     is_first_answer = [m["role"] for m in prompt if m["role"] != "system"] == ["user"]
     retitle = (conversation.id, conversation.title) if is_first_answer else None
-    generation.start(answer, provider_settings.client(conversation.provider, settings), prompt,
-                     thinking=conversation.thinking, retitle=retitle)
+    generations().start(answer, provider_settings.client(conversation.provider, settings), prompt,
+                        thinking=conversation.thinking, retitle=retitle)
     return answer
 
 
