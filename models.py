@@ -113,6 +113,8 @@ class Setting(BaseModel):
     key = CharField(primary_key=True)
     value = TextField()
 
+    changes = 0  # set_value() calls in this process, so that a copy read before can tell it is old
+
     @classmethod
     def get_value(cls, key, default=None):
         row = cls.get_or_none(cls.key == key)
@@ -120,6 +122,7 @@ class Setting(BaseModel):
 
     @classmethod
     def set_value(cls, key, value):
+        Setting.changes += 1
         if value is None:
             cls.delete().where(cls.key == key).execute()
         else:

@@ -69,7 +69,12 @@ async def read_stream(response, result, started, is_relay):
 
 
 async def relay_stream(session, base, chunks, result):
-    """Post a message to Moyan, then read its answer's event stream."""
+    """As a person does: open the chat page, post a message, then read its answer's event
+    stream. The time to the first token counts from the post."""
+    async with session.get(f"{base}/", headers={"X-Bench-Stream": result.tag}) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"/ answered {response.status}")
     started = time.time()
     form = {"text": f"{chunks}", "conversation_id": "", "provider": "dashscope",
             "model": MODEL, "system_prompt": ""}

@@ -1,10 +1,13 @@
 """What DashScope's compatible mode and OpenRouter share: OpenAI-style chat over HTTP."""
 import json
 import logging
+import threading
 import time
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 
 from providers import errors
 from providers.sse import iter_sse_data
@@ -12,10 +15,28 @@ from providers.sse import iter_sse_data
 log = logging.getLogger(__name__)
 
 MAX_ERROR_BODY = 64 * 1024
+KEPT_CONNECTIONS = 256  # per upstream host, idle, for the next call
+
+_session = None
+_session_lock = threading.Lock()
+
+
+def shared_session():
+    """The process's one `requests.Session` for every upstream call: connections are kept
+    and reused (a new connection, and in real use a TLS handshake, for every answer cost
+    more than relaying it). It keeps no cookies, so nothing of one call rides on another."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = requests.Session()
+            _session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            for scheme in ("http://", "https://"):
+                _session.mount(scheme, HTTPAdapter(pool_maxsize=KEPT_CONNECTIONS))
+        return _session
 
 
 class ChatClient:
-    """One upstream account: a key, a base URL and a `requests.Session`.
+    """One upstream account: a key and a base URL, over the process's shared session.
 
     Subclasses say how the provider names things: `chat_base`, `reasoning_field`,
     `extra_body()`, `error_from_response()` and `error_from_event()`. `thinking` asks
@@ -25,13 +46,12 @@ class ChatClient:
     reasoning_field = "reasoning"
     max_retries = 2
 
-    def __init__(self, api_key, base_url, connect_timeout=10, read_timeout=60, retry_delay=1.0,
-                 session=None):
+    def __init__(self, api_key, base_url, connect_timeout=10, read_timeout=60, retry_delay=1.0):
         self.api_key = api_key or ""
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.retry_delay = retry_delay
-        self.session = session or requests.Session()
+        self.session = shared_session()
 
     @property
     def chat_base(self):

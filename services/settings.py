@@ -2,7 +2,7 @@
 import json
 from dataclasses import dataclass, field
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from flask_babel import lazy_gettext
 
 from models import Setting
@@ -39,8 +39,18 @@ class ProviderSettings:
         return self.api_key[-4:] if len(self.api_key) >= 12 else ""
 
 
+def saved_values():
+    """The saved settings, read once per request: a page reads them for every provider."""
+    if not has_request_context():
+        return Setting.all_values()
+    cached = g.get("saved_settings")
+    if cached is None or cached[0] != Setting.changes:
+        cached = g.saved_settings = (Setting.changes, Setting.all_values())
+    return cached[1]
+
+
 def load(name):
-    saved = Setting.all_values()
+    saved = saved_values()
     config = current_app.config
     env_key = config.get(f"{name.upper()}_API_KEY") or ""
     env_base = config[f"{name.upper()}_BASE_URL"]
@@ -66,7 +76,7 @@ def region_of(base_url):
 
 
 def chat_provider():
-    return Setting.get_value("chat_provider", "dashscope")
+    return saved_values().get("chat_provider", "dashscope")
 
 
 def client(name, settings=None):
