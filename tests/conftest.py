@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fake_upstream import FakeUpstream  # noqa: E402
+from fake_upstream import FakeUpstream, is_title_call  # noqa: E402
 from servers import Postgres, Redis  # noqa: E402
 
 DASHSCOPE_KEY = "sk-fake0000dashscope0000key1234"
@@ -137,10 +137,6 @@ def answer_calls(fake):
     """The streamed chat requests that answered a question (not those naming a conversation)."""
     return [r for r in fake.requests
             if (r["json"] or {}).get("stream") and not is_title_call(r["json"])]
-
-
-def is_title_call(body):
-    return "标题" in str(((body.get("messages") or [{}])[0]).get("content", ""))
 
 
 def wait_until(condition, seconds=30):
