@@ -1,0 +1,73 @@
+"""Hardening II (issue 13): "next"
+that stays inside Moyan."""
+import os
+import re
+from urllib.parse import unquote
+
+import pytest
+
+from app import create_app
+from conftest import ROOT, app_env
+
+PASSWORD = "correct horse"
+
+
+def new_app(monkeypatch, fake, data_dir, **env):
+    for name, value in {**app_env(fake, data_dir), **env}.items():
+        monkeypatch.setenv(name, value)
+    return create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0, "IMAGE_WORKER": False})
+
+
+def login(client, password=PASSWORD, next_url=None):
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    data = {"password": password, "csrf_token": token, **({"next": next_url} if next_url else {})}
+    return client.post("/login", data=data)
+
+
+@pytest.fixture
+def locked_app(fake, tmp_path, monkeypatch):
+    return new_app(monkeypatch, fake, tmp_path / "locked", MOYAN_PASSWORD=PASSWORD)
+
+
+def read(name):
+    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+        return f.read()
+
+
+# -- 6. "next" stays inside Moyan ---------------------------------------------------
+
+# As they would stand in a link (percent-encoded): each leads off Moyan or cannot be a header.
+HOSTILE_NEXT = ["/%09/evil.example", "/%5Cevil.example", "//evil.example", "///evil.example",
+                "/%0a", "/%0d%0aSet-Cookie:x=1", "https://evil.example/", "/%252F/evil.example",
+                "/%E3%80%80/evil.example", "%20//evil.example", "evil.example"]
+
+
+@pytest.mark.parametrize("next_url", HOSTILE_NEXT)
+def test_the_language_switch_only_redirects_back_into_moyan(client, next_url):
+    response = client.get("/lang/en?next=" + next_url)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("next_url", HOSTILE_NEXT)
+def test_login_only_redirects_back_into_moyan(locked_app, next_url):
+    client = locked_app.test_client()
+    page = client.get("/login?next=" + next_url)
+    assert page.status_code == 200 and 'name="next" value="/"' in page.text
+    response = login(client, next_url=unquote(next_url))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_a_next_inside_moyan_is_kept(client, locked_app):
+    assert client.get("/lang/en", query_string={"next": "/c/3?q=%E8%8A%B1"}).headers["Location"] == "/c/3?q=%E8%8A%B1"
+    assert login(locked_app.test_client(), next_url="/gallery?model=x").headers["Location"] == "/gallery?model=x"
+
+
+# -- The reliability document -------------------------------------------------------
+
+def test_the_hardening_table_names_tests_that_exist():
+    document = read(os.path.join("docs", "RELIABILITY.md"))
+    section = document.split("## 攻击与异常回复（加固 II）", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`test_hardening_access\.py::(test_\w+)`", section))
+    assert named and named <= set(re.findall(r"^def (test_\w+)", read(os.path.join("tests", "test_hardening_access.py")),
+                                             flags=re.M))
