@@ -82,6 +82,7 @@ def create_app(config=None):
     with app.app_context(), models.db.connection_context():
         generation.interrupt_orphans()
         app.secret_key = access.secret_key()
+        app.config["SESSION_COOKIE_NAME"] = access.cookie_name(app.secret_key)
         access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()
     app.before_request(access.refuse_untrusted_host)

@@ -2,12 +2,14 @@
 
 Moyan holds API keys and history and is often reachable from a network, so:
 - with a password set (MOYAN_PASSWORD or the settings editor), every page, fragment,
-  stream and image needs a login; wrong passwords are slowed down, then refused;
+  stream and image needs a login, which the server can end (logout, a new password);
+  wrong passwords are slowed down, then refused;
 - every state-changing request carries the session's CSRF token (htmx sends it in a
   header set on <body>, plain forms in a hidden field);
 - every response says what the browser may load and run.
 """
 import datetime
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -19,7 +21,7 @@ from flask_babel import gettext
 from werkzeug.exceptions import SecurityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import LoginFailure, Setting, now
+from models import LoginFailure, LoginSession, Setting, now
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 OPEN_ENDPOINTS = {"access.login", "language.switch", "static"}
@@ -44,6 +46,12 @@ def secret_key():
     return Setting.get_value("secret_key") or Setting.get_or_set("secret_key", secrets.token_hex(32))
 
 
+def cookie_name(key):
+    """A session cookie name of this install's own: two Moyans on one host (cookies ignore
+    the port) would otherwise overwrite each other's login."""
+    return "moyan_" + hmac.new(key.encode(), b"session cookie", hashlib.sha256).hexdigest()[:12]
+
+
 def is_password_set():
     return bool(current_app.config.get("PASSWORD") or Setting.get_value("password_hash"))
 
@@ -64,6 +72,35 @@ def set_password(password):
     Setting.set_value("password_hash", generate_password_hash(password) if password else None)
 
 
+def password_mark():
+    """Changes with the password (the environment's or the saved hash): a login made with
+    another password has ended."""
+    password = current_app.config.get("PASSWORD") or Setting.get_value("password_hash") or ""
+    return hmac.new(current_app.secret_key.encode(), password.encode(), hashlib.sha256).hexdigest()
+
+
+def start_session():
+    """Log this browser in, on the server too; sessions that have ended are deleted."""
+    lifetime = current_app.permanent_session_lifetime
+    mark = password_mark()
+    LoginSession.delete().where((LoginSession.created_at < now() - lifetime)
+                                | (LoginSession.password_mark != mark)).execute()
+    session["login_id"] = LoginSession.create(id=secrets.token_urlsafe(32), password_mark=mark).id
+    session.permanent = True
+
+
+def end_session():
+    LoginSession.delete().where(LoginSession.id == session.pop("login_id", "")).execute()
+
+
+def is_logged_in():
+    login_id = session.get("login_id")
+    lifetime = current_app.permanent_session_lifetime
+    return bool(login_id) and LoginSession.select().where(
+        (LoginSession.id == login_id) & (LoginSession.password_mark == password_mark())
+        & (LoginSession.created_at > now() - lifetime)).exists()
+
+
 def csrf_token():
     if "csrf_token" not in session:
         session["csrf_token"] = secrets.token_urlsafe(32)
@@ -81,7 +118,7 @@ def protect():
     """before_request: the login wall, then the CSRF check."""
     if request.endpoint in OPEN_ENDPOINTS:
         return check_csrf()
-    if is_password_set() and not session.get("is_logged_in"):
+    if is_password_set() and not is_logged_in():
         if request.headers.get("HX-Request"):
             return "", 401, {"HX-Redirect": url_for("access.login")}
         if request.method in SAFE_METHODS:
@@ -122,8 +159,7 @@ def try_login(password):
     if check_password(password):
         LoginFailure.delete().where(LoginFailure.address == address).execute()
         session.clear()
-        session["is_logged_in"] = True
-        session.permanent = True
+        start_session()
         return None
     LoginFailure.create(address=address)
     time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # each wrong guess costs time

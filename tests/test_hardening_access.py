@@ -1,4 +1,4 @@
-"""Hardening II (issue 13): "next"
+"""Hardening II (issue 13): sessions the server can end, "next"
 that stays inside Moyan."""
 import os
 import re
@@ -9,6 +9,7 @@ import pytest
 from app import create_app
 from conftest import ROOT, app_env
 
+HX = {"HX-Request": "true"}
 PASSWORD = "correct horse"
 
 
@@ -25,6 +26,10 @@ def login(client, password=PASSWORD, next_url=None):
     return client.post("/login", data=data)
 
 
+def page_token(client):
+    return re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/settings").text).group(1)
+
+
 @pytest.fixture
 def locked_app(fake, tmp_path, monkeypatch):
     return new_app(monkeypatch, fake, tmp_path / "locked", MOYAN_PASSWORD=PASSWORD)
@@ -33,6 +38,54 @@ def locked_app(fake, tmp_path, monkeypatch):
 def read(name):
     with open(os.path.join(ROOT, name), encoding="utf-8") as f:
         return f.read()
+
+
+# -- 2. Sessions the server can end ----------------------------------------------
+
+def test_a_copied_session_cookie_stops_working_after_logout(locked_app):
+    browser, thief = locked_app.test_client(), locked_app.test_client()
+    login(browser)
+    name = locked_app.config["SESSION_COOKIE_NAME"]
+    thief.set_cookie(name, browser.get_cookie(name).value)
+    assert thief.get("/settings").status_code == 200
+    browser.post("/logout", headers={**HX, "X-CSRF-Token": page_token(browser)})
+    assert browser.get("/settings").status_code == 302
+    assert thief.get("/settings").status_code == 302
+
+
+def test_a_new_password_logs_out_every_other_browser(app, client):
+    client.post("/settings/password", data={"password": "first password", "password_again": "first password"},
+                headers=HX)
+    other = app.test_client()
+    assert login(other, "first password").status_code == 302
+    assert other.get("/settings").status_code == 200
+    response = client.post("/settings/password", data={"password": "second password",
+                                                       "password_again": "second password"}, headers=HX)
+    assert other.get("/settings").status_code == 302
+    assert client.get("/settings").status_code == 200  # whoever changed it stays in
+    assert "其他浏览器需要用新密码重新登录" in response.text
+
+
+def test_a_new_environment_password_ends_the_logins_made_with_the_old_one(fake, tmp_path, monkeypatch):
+    before = new_app(monkeypatch, fake, tmp_path / "data", MOYAN_PASSWORD="old password")
+    browser = before.test_client()
+    login(browser, "old password")
+    cookie = browser.get_cookie(before.config["SESSION_COOKIE_NAME"]).value
+    after = new_app(monkeypatch, fake, tmp_path / "data", MOYAN_PASSWORD="new password")
+    returning = after.test_client()
+    returning.set_cookie(after.config["SESSION_COOKIE_NAME"], cookie)
+    assert returning.get("/settings").status_code == 302
+
+
+def test_two_moyans_on_one_host_have_session_cookies_of_their_own(fake, tmp_path, monkeypatch):
+    names = []
+    for folder in ("first", "second"):
+        app = new_app(monkeypatch, fake, tmp_path / folder, MOYAN_PASSWORD=PASSWORD)
+        cookie = login(app.test_client()).headers["Set-Cookie"]
+        assert cookie.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        names.append(app.config["SESSION_COOKIE_NAME"])
+    assert names[0] != names[1] and "session" not in names
 
 
 # -- 6. "next" stays inside Moyan ---------------------------------------------------

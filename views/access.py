@@ -22,5 +22,6 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    access.end_session()  # on the server too: a copy of the cookie no longer opens anything
     session.clear()
     return "", 200, {"HX-Redirect": url_for("access.login")}

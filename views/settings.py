@@ -2,7 +2,7 @@
 import re
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, render_template, request, session
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext
 
 from models import Setting
@@ -110,8 +110,8 @@ def save_password():
     if password != request.form.get("password_again", ""):
         return render_password(error=gettext("两次输入的密码不一致。"), status=422)
     access.set_password(password)
-    session["is_logged_in"] = True  # the person who set it stays in
-    return render_password(saved=gettext("访问密码已保存。"))
+    access.start_session()  # the person who set it stays in; every other login has ended
+    return render_password(saved=gettext("访问密码已保存，其他浏览器需要用新密码重新登录。"))
 
 
 @bp.post("/password/delete")
