@@ -3,7 +3,7 @@
 Moyan holds API keys and history and is often reachable from a network, so:
 - with a password set (MOYAN_PASSWORD or the settings editor), every page, fragment,
   stream and image needs a login, which the server can end (logout, a new password);
-  wrong passwords are slowed down, then refused;
+  wrong passwords are slowed down, more and more, but the right one always lets in;
 - every state-changing request carries the session's CSRF token (htmx sends it in a
   header set on <body>, plain forms in a hidden field);
 - every response says what the browser may load and run.
@@ -25,8 +25,9 @@ from models import LoginFailure, LoginSession, Setting, now
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 OPEN_ENDPOINTS = {"access.login", "language.switch", "static"}
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # wrong guesses from one address before each costs more time
 FAILURE_WINDOW = datetime.timedelta(minutes=15)
+MAX_FAILURE_DELAY = 30  # seconds
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
@@ -152,18 +153,30 @@ def recent_failures(address):
 
 
 def try_login(password):
-    """Log the browser in; return a sentence saying why not, or None."""
+    """Log the browser in; return a sentence saying why not, or None.
+
+    The right password always lets in, so that guesses from the owner's address (one
+    address for a whole office behind NAT) cannot lock the owner out; each wrong guess
+    costs time instead, more and more after the first few."""
     address = request.remote_addr or ""
-    if recent_failures(address) >= MAX_FAILURES:
-        return gettext("密码错误次数过多，请 15 分钟后再试。")
     if check_password(password):
         LoginFailure.delete().where(LoginFailure.address == address).execute()
         session.clear()
         start_session()
         return None
     LoginFailure.create(address=address)
-    time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # each wrong guess costs time
+    failures = recent_failures(address)
+    time.sleep(failure_delay(failures))
+    if failures > MAX_FAILURES:
+        return gettext("密码不对。这个地址最近输错了很多次，每次输错都要多等一会儿，请确认密码后再试。")
     return gettext("密码不对，请重试。")
+
+
+def failure_delay(failures):
+    """Seconds a wrong guess costs: the configured delay (1 s) for the first few in the
+    window, then doubling with each, up to MAX_FAILURE_DELAY."""
+    doublings = min(max(0, failures - MAX_FAILURES), 16)  # 2**16 s is far past the cap
+    return min(current_app.config["LOGIN_FAILURE_DELAY"] * 2 ** doublings, MAX_FAILURE_DELAY)
 
 
 def is_loopback(host):

@@ -1,5 +1,6 @@
 """Hardening II (issue 13): sessions the server can end, "next"
-that stays inside Moyan."""
+that stays inside Moyan, guesses slowed down
+without locking the owner out."""
 import os
 import re
 from urllib.parse import unquote
@@ -8,6 +9,7 @@ import pytest
 
 from app import create_app
 from conftest import ROOT, app_env
+from services import access
 
 HX = {"HX-Request": "true"}
 PASSWORD = "correct horse"
@@ -114,6 +116,24 @@ def test_login_only_redirects_back_into_moyan(locked_app, next_url):
 def test_a_next_inside_moyan_is_kept(client, locked_app):
     assert client.get("/lang/en", query_string={"next": "/c/3?q=%E8%8A%B1"}).headers["Location"] == "/c/3?q=%E8%8A%B1"
     assert login(locked_app.test_client(), next_url="/gallery?model=x").headers["Location"] == "/gallery?model=x"
+
+
+# -- 10. Guesses slowed down, the owner never locked out ----------------------------
+
+def test_the_right_password_lets_in_after_many_wrong_guesses_from_the_same_address(locked_app):
+    guesser, owner = locked_app.test_client(), locked_app.test_client()
+    for _ in range(12):
+        assert login(guesser, "guess").status_code == 401
+    response = login(owner)
+    assert response.status_code == 302
+    assert owner.get("/settings").status_code == 200
+
+
+def test_wrong_guesses_cost_more_and_more_time(locked_app):
+    locked_app.config["LOGIN_FAILURE_DELAY"] = 1.0
+    with locked_app.app_context():
+        delays = [access.failure_delay(failures) for failures in range(1, 12)]
+    assert delays == [1, 1, 1, 1, 1, 2, 4, 8, 16, 30, 30]
 
 
 # -- The reliability document -------------------------------------------------------
