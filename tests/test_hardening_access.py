@@ -1,14 +1,19 @@
 """Hardening II (issue 13): sessions the server can end, "next"
-that stays inside Moyan, guesses slowed down
+that stays inside Moyan, refusing to start without a crash loop, guesses slowed down
 without locking the owner out."""
 import os
 import re
+import signal
+import subprocess
+import sys
 from urllib.parse import unquote
 
 import pytest
+import requests
 
 from app import create_app
-from conftest import ROOT, app_env
+from conftest import ROOT, LiveServer, app_env, free_port
+from models import Setting
 from services import access
 
 HX = {"HX-Request": "true"}
@@ -116,6 +121,57 @@ def test_login_only_redirects_back_into_moyan(locked_app, next_url):
 def test_a_next_inside_moyan_is_kept(client, locked_app):
     assert client.get("/lang/en", query_string={"next": "/c/3?q=%E8%8A%B1"}).headers["Location"] == "/c/3?q=%E8%8A%B1"
     assert login(locked_app.test_client(), next_url="/gallery?model=x").headers["Location"] == "/gallery?model=x"
+
+
+# -- 7. Refusing to start, once; never becoming open -------------------------------
+
+def gunicorn(env, log):
+    env = {**os.environ, **env}
+    return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "gunicorn.conf.py",
+                             "app:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def test_gunicorn_refuses_a_network_without_a_password_once_and_exits(fake, tmp_path):
+    env = {**app_env(fake, tmp_path / "data"), "MOYAN_HOST": "0.0.0.0", "MOYAN_PORT": str(free_port())}
+    with open(tmp_path / "server.log", "wb") as log:
+        process = gunicorn(env, log)
+        try:
+            returncode = process.wait(30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    output = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert returncode != 0
+    assert output.count("墨言拒绝启动") == 1 and "MOYAN_PASSWORD" in output
+    assert "Booting worker" not in output and "Listening at" not in output
+
+
+def test_gunicorn_serves_a_network_with_a_password_saved_in_the_settings(client, fake, tmp_path, database_url):
+    client.post("/settings/password", data={"password": PASSWORD, "password_again": PASSWORD}, headers=HX)
+    server = LiveServer({**app_env(fake, tmp_path / "data", database_url), "MOYAN_HOST": "0.0.0.0"},
+                        tmp_path / "server.log")
+    server.start()
+    try:
+        response = requests.get(server.url + "/settings", allow_redirects=False, timeout=10)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+    finally:
+        server.stop()
+
+
+def test_a_moyan_open_to_the_network_refuses_to_remove_its_password(fake, tmp_path, monkeypatch):
+    local = new_app(monkeypatch, fake, tmp_path / "data").test_client()
+    local.post("/settings/password", data={"password": PASSWORD, "password_again": PASSWORD},
+               headers={**HX, "X-CSRF-Token": page_token(local)})
+    networked = new_app(monkeypatch, fake, tmp_path / "data", MOYAN_HOST="0.0.0.0")
+    owner = networked.test_client()
+    login(owner)
+    response = owner.post("/settings/password/delete", headers={**HX, "X-CSRF-Token": page_token(owner)})
+    assert response.status_code == 422
+    assert "取消密码会让网络上的任何人都能使用它，所以没有取消" in response.text
+    assert Setting.get_value("password_hash")
+    assert networked.test_client().get("/settings").status_code == 302
 
 
 # -- 10. Guesses slowed down, the owner never locked out ----------------------------

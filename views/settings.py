@@ -2,7 +2,7 @@
 import re
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext
 
 from models import Setting
@@ -116,6 +116,11 @@ def save_password():
 
 @bp.post("/password/delete")
 def delete_password():
+    if access.is_open_to_network(current_app.config):
+        return render_password(error=gettext(
+            "墨言正监听网络地址 %(host)s，取消密码会让网络上的任何人都能使用它，所以没有取消。"
+            "要取消密码，请先让墨言只监听本机（MOYAN_HOST=127.0.0.1）并重启。",
+            host=current_app.config["HOST"]), status=422)
     if not access.is_password_from_env():
         access.set_password(None)
     return render_password(saved=gettext("已取消访问密码。"))
