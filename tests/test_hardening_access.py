@@ -1,4 +1,4 @@
-"""Hardening II (issue 13): sessions the server can end, "next"
+"""Hardening II (issue 13): where a saved key may go, sessions the server can end, "next"
 that stays inside Moyan, refusing to start without a crash loop, guesses slowed down
 without locking the owner out."""
 import os
@@ -12,9 +12,11 @@ import pytest
 import requests
 
 from app import create_app
-from conftest import ROOT, LiveServer, app_env, free_port
-from models import Setting
+from conftest import DASHSCOPE_KEY, OPENROUTER_KEY, ROOT, LiveServer, app_env, free_port
+from fake_upstream import FakeUpstream
+from models import Message, Setting
 from services import access
+from test_chat import ask
 
 HX = {"HX-Request": "true"}
 PASSWORD = "correct horse"
@@ -45,6 +47,82 @@ def locked_app(fake, tmp_path, monkeypatch):
 def read(name):
     with open(os.path.join(ROOT, name), encoding="utf-8") as f:
         return f.read()
+
+
+# -- 1. A saved key goes only to the address it was saved with ------------------
+
+NEW_KEY = "sk-fake4444typed5555again6666"
+
+
+@pytest.fixture(scope="module")
+def elsewhere():
+    """Another server, at an address someone typed into the settings: it notes every
+    Authorization header it receives."""
+    server = FakeUpstream()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stranger(elsewhere):
+    elsewhere.clear()
+    return elsewhere
+
+
+def keys_received(server):
+    return [entry["headers"]["Authorization"] for entry in server.requests if entry["authorization"]]
+
+
+def save(client, provider, **fields):
+    return client.post(f"/settings/{provider}", data=fields, headers=HX)
+
+
+def test_testing_another_address_with_the_key_field_blank_never_sends_the_saved_key(client, fake, stranger):
+    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key=NEW_KEY)
+    html = client.post("/settings/dashscope/test", data={"region": "custom", "base_url": stranger.dashscope_base},
+                       headers=HX).text
+    assert "请在「设置」里重新输入 API Key" in html
+    assert keys_received(stranger) == []
+
+
+def test_saving_another_address_without_the_key_is_refused_and_nothing_changes(client, fake, stranger):
+    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key=NEW_KEY)
+    response = save(client, "dashscope", region="custom", base_url=stranger.dashscope_base)
+    assert response.status_code == 422 and "请在这里重新输入 API Key" in response.text
+    assert Setting.get_value("dashscope_base_url") == fake.dashscope_base
+    assert ask(client, "你好").status == Message.DONE
+    assert keys_received(stranger) == []
+    assert f"Bearer {NEW_KEY}" in keys_received(fake)
+
+
+def test_an_environment_key_goes_only_to_the_environment_address(client, stranger):
+    for name, base in (("dashscope", stranger.dashscope_base), ("openrouter", stranger.openrouter_base)):
+        assert "重新输入" in save(client, name, region="custom", base_url=base).text
+        client.post(f"/settings/{name}/test", data={"region": "custom", "base_url": base}, headers=HX)
+    assert keys_received(stranger) == []
+
+
+def test_an_address_saved_before_keys_were_bound_gets_no_key_and_the_answer_says_why(client, stranger):
+    # As an older Moyan left it: a custom address saved while the key came from the environment.
+    Setting.set_value("dashscope_region", "custom")
+    Setting.set_value("dashscope_base_url", stranger.dashscope_base)
+    message = ask(client, "你好")
+    assert message.status == Message.ERROR and "只会发往保存它时的服务地址" in message.error
+    assert keys_received(stranger) == []
+    assert "这个 Key 不会发往新地址" in client.get("/settings").text
+
+
+def test_a_key_typed_again_goes_to_the_new_address(client, stranger):
+    save(client, "openrouter", base_url=stranger.openrouter_base, api_key=NEW_KEY)
+    test = client.post("/settings/openrouter/test", data={"base_url": stranger.openrouter_base}, headers=HX)
+    assert "连接成功" in test.text
+    assert set(keys_received(stranger)) == {f"Bearer {NEW_KEY}"}
+    assert OPENROUTER_KEY not in str(stranger.requests) and DASHSCOPE_KEY not in str(stranger.requests)
+
+
+def test_the_settings_page_says_a_new_address_needs_the_key_again(client):
+    assert "改了地域或服务地址，请同时重新输入 Key" in client.get("/settings").text
 
 
 # -- 2. Sessions the server can end ----------------------------------------------

@@ -42,8 +42,14 @@ def page():
 def save(name):
     provider_or_404(name)
     values, errors = read_provider_form(name)
+    settings = provider_settings.load(name, values)
+    if settings.is_key_for_another_url and not errors:
+        errors["api_key"] = gettext("服务地址变了：保存的 API Key 只会发往保存它时的地址，"
+                                    "不会发往新地址。要改用新地址，请在这里重新输入 API Key 后再保存。")
     if errors:
         return render_section(name, errors=errors, status=422)
+    if "api_key" in values:
+        values["key_base_url"] = settings.base_url  # the only address this key will go to
     for key, value in values.items():
         Setting.set_value(f"{name}_{key}", value)
     return render_section(name, saved=gettext("已保存。"))
@@ -53,6 +59,7 @@ def save(name):
 def delete_key(name):
     provider_or_404(name)
     Setting.set_value(f"{name}_api_key", None)
+    Setting.set_value(f"{name}_key_base_url", None)
     return render_section(name, saved=gettext("已删除保存的 API Key。"))
 
 
@@ -64,12 +71,7 @@ def test_connection(name):
     if errors:
         return render_template("partials/connection_result.html", name=name, models=[],
                                error=next(iter(errors.values())))
-    settings = provider_settings.load(name)
-    settings.api_key = values.get("api_key") or settings.api_key
-    if values.get("region") in REGIONS:
-        settings.region, settings.base_url = values["region"], REGIONS[values["region"]][1]
-    elif values.get("base_url"):
-        settings.base_url = values["base_url"]
+    settings = provider_settings.load(name, values)  # a saved key only to its own address
     client = provider_settings.client(name, settings)
     image_models = []
     try:
