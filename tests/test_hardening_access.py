@@ -1,6 +1,6 @@
 """Hardening II (issue 13): where a saved key may go, sessions the server can end, "next"
 that stays inside Moyan, refusing to start without a crash loop, guesses slowed down
-without locking the owner out."""
+without locking the owner out, and dependencies pinned with hashes."""
 import os
 import re
 import signal
@@ -268,6 +268,33 @@ def test_wrong_guesses_cost_more_and_more_time(locked_app):
     with locked_app.app_context():
         delays = [access.failure_delay(failures) for failures in range(1, 12)]
     assert delays == [1, 1, 1, 1, 1, 2, 4, 8, 16, 30, 30]
+
+
+# -- Dependencies pinned with hashes ----------------------------------------------
+
+LOCKS = {"requirements.lock": ["requirements.txt"],
+         "requirements-dev.lock": ["requirements.txt", "requirements-dev.txt"],
+         "requirements-bench.lock": ["requirements.txt", "requirements-dev.txt", "requirements-bench.txt"]}
+
+
+def pins(text):
+    """{name: version} of every `name==version` line (extras dropped, names normalised)."""
+    found = re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", text, flags=re.M)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in found}
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_dependency_is_pinned_with_hashes(lock):
+    text = read(lock)
+    locked = pins(text)
+    for source in LOCKS[lock]:
+        for name, version in pins(read(source)).items():
+            assert locked.get(name) == version, f"{lock}: {name} is not {version}"
+    for requirement in re.split(r"\n(?=[A-Za-z0-9])", text):
+        if re.match(r"[A-Za-z0-9]", requirement):
+            assert "--hash=sha256:" in requirement, requirement.splitlines()[0]
+    makefile = read("Makefile")
+    assert f"--require-hashes -r {lock}" in makefile
 
 
 # -- The reliability document -------------------------------------------------------
