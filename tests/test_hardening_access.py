@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from app import create_app
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY, ROOT, LiveServer, app_env, free_port
@@ -123,6 +124,22 @@ def test_a_key_typed_again_goes_to_the_new_address(client, stranger):
 
 def test_the_settings_page_says_a_new_address_needs_the_key_again(client):
     assert "改了地域或服务地址，请同时重新输入 Key" in client.get("/settings").text
+
+
+@pytest.mark.browser
+def test_in_the_page_a_new_address_without_the_key_is_explained_and_gets_no_key(page, live_server, stranger):
+    page.goto(live_server.url + "/settings")
+    section = page.locator("#settings-openrouter")
+    section.get_by_label("API Key").fill(NEW_KEY)
+    section.get_by_role("button", name="保存").click()
+    expect(section.get_by_role("status").first).to_contain_text("已保存")
+    expect(section).to_contain_text("改了地域或服务地址，请同时重新输入 Key")
+    section.get_by_label("服务地址（Base URL）").fill(stranger.openrouter_base)
+    section.get_by_role("button", name="测试连接").click()
+    expect(page.locator("#openrouter-connection")).to_contain_text("请在「设置」里重新输入 API Key")
+    section.get_by_role("button", name="保存").click()
+    expect(page.locator("#openrouter-api_key-error")).to_contain_text("请在这里重新输入 API Key")
+    assert keys_received(stranger) == []
 
 
 # -- 2. Sessions the server can end ----------------------------------------------
