@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run install test bench css translations chromium servers backup restore move-to-postgresql
+.PHONY: run install test bench css translations lock chromium servers backup restore move-to-postgresql
 
 run: install
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
@@ -52,21 +52,36 @@ move-to-postgresql: $(VENV)/.runtime
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+# Installs come from the lock files: every package, dependencies included, at a pinned
+# version whose files must match the hashes recorded there. requirements*.txt say what we
+# want; `make lock` turns them into the locks.
+$(VENV)/.runtime: requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	touch $@
 
 # The compiled catalogues (.mo) are not committed: each is built from its .po file.
 %.mo: %.po $(VENV)/.runtime
 	$(BIN)/pybabel -q compile -i $< -o $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $@
 
-$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+$(VENV)/.bench: requirements-bench.lock $(VENV)/.dev
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bench.lock
 	touch $@
+
+# After editing requirements*.txt: resolve them again into the locks (for this machine's
+# Python, from PyPI), in a virtualenv of its own so that the project's stays as it is.
+# Each lock holds the one before it (dev: runtime + dev), so each is installable alone.
+LOCK_VENV := $(VENV)-lock
+PIP_COMPILE := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(LOCK_VENV)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --index-url https://pypi.org/simple
+lock:
+	[ -x $(LOCK_VENV)/bin/pip-compile ] || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools; }
+	$(PIP_COMPILE) -o requirements.lock requirements.txt
+	$(PIP_COMPILE) -o requirements-dev.lock requirements.txt requirements-dev.txt
+	$(PIP_COMPILE) -o requirements-bench.lock requirements.txt requirements-dev.txt requirements-bench.txt
 
 # Browser tests drive Debian's chromium (Playwright's own browser download is not used),
 # with a Chinese font so that screenshots show text, not boxes.

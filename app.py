@@ -24,7 +24,7 @@ def config_from_env():
     data_dir = env("MOYAN_DATA_DIR", "data")
     return {
         "DATA_DIR": data_dir,
-        "DATABASE_URL": env("DATABASE_URL") or f"sqlite:///{os.path.join(data_dir, 'moyan.db')}",
+        "DATABASE_URL": access.database_url(os.environ),
         "REDIS_URL": env("REDIS_URL", ""),
         "DASHSCOPE_API_KEY": env("DASHSCOPE_API_KEY", ""),
         "OPENROUTER_API_KEY": env("OPENROUTER_API_KEY", ""),
@@ -82,6 +82,7 @@ def create_app(config=None):
     with app.app_context(), models.db.connection_context():
         app.extensions["generations"].interrupt_orphans()
         app.secret_key = access.secret_key()
+        app.config["SESSION_COOKIE_NAME"] = access.cookie_name(app.secret_key)
         access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()
     app.before_request(access.refuse_untrusted_host)

@@ -13,3 +13,10 @@ graceful_timeout = 2
 control_socket_disable = True  # one per user by default: two Moyans on one host would share it
 accesslog = "-"
 access_log_format = '%(p)s %(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+
+def on_starting(server):
+    """Refuse to serve a network without a password here, once, before listening: a worker
+    that refused would be started again and again (services/access.py)."""
+    from services.access import check_open_bind_before_start
+    check_open_bind_before_start(os.environ)

@@ -375,7 +375,15 @@ class LoginFailure(BaseModel):
     at = DateTimeField(default=now, index=True)
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure]
+class LoginSession(BaseModel):
+    """A browser logged in with the access password. Its id lives in the signed session
+    cookie; logging out deletes the row, so a copied cookie stops working too."""
+    id = CharField(primary_key=True)
+    password_mark = CharField()  # of the password it logged in with: a new password ends it
+    created_at = DateTimeField(default=now, index=True)
+
+
+MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure, LoginSession]
 
 def add_conversation_pin():
     migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))

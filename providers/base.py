@@ -46,9 +46,11 @@ class ChatClient:
     reasoning_field = "reasoning"
     max_retries = 2
 
-    def __init__(self, api_key, base_url, connect_timeout=10, read_timeout=60, retry_delay=1.0):
+    def __init__(self, api_key, base_url, connect_timeout=10, read_timeout=60, retry_delay=1.0,
+                 key_base_url=None):
         self.api_key = api_key or ""
         self.base_url = base_url.rstrip("/")
+        self.key_base_url = (key_base_url or base_url).rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.retry_delay = retry_delay
         self.session = shared_session()
@@ -60,6 +62,8 @@ class ChatClient:
     def headers(self):
         if not self.api_key:
             raise errors.MissingKey()
+        if self.key_base_url != self.base_url:
+            raise errors.KeyForAnotherUrl()  # a saved key goes nowhere else, whoever asks
         return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
 
     def extra_body(self, stream, thinking):

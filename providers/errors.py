@@ -23,6 +23,11 @@ class MissingKey(ProviderError):
     user_message = lazy_gettext("还没有设置 API Key，请先到「设置」里填写并保存。")
 
 
+class KeyForAnotherUrl(ProviderError):
+    user_message = lazy_gettext("保存的 API Key 只会发往保存它时的服务地址，没有发往这个地址。"
+                                "要使用这个地址，请在「设置」里重新输入 API Key 并保存。")
+
+
 class InvalidKey(ProviderError):
     user_message = lazy_gettext("API Key 无效，或与所选地域不匹配（北京的 Key 不能用于新加坡或美国），请在「设置」里检查 Key 与地域。")
 

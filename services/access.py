@@ -2,29 +2,34 @@
 
 Moyan holds API keys and history and is often reachable from a network, so:
 - with a password set (MOYAN_PASSWORD or the settings editor), every page, fragment,
-  stream and image needs a login; wrong passwords are slowed down, then refused;
+  stream and image needs a login, which the server can end (logout, a new password);
+  wrong passwords are slowed down, more and more, but the right one always lets in;
 - every state-changing request carries the session's CSRF token (htmx sends it in a
   header set on <body>, plain forms in a hidden field);
 - every response says what the browser may load and run.
 """
 import datetime
+import hashlib
 import hmac
 import ipaddress
+import os
 import secrets
 import time
 
 from flask import current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext
+from playhouse.db_url import connect
 from werkzeug.exceptions import SecurityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import LoginFailure, Setting, now
+from models import LoginFailure, LoginSession, Setting, now
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 OPEN_ENDPOINTS = {"access.login", "language.switch", "static"}
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # wrong guesses from one address before each costs more time
 FAILURE_WINDOW = datetime.timedelta(minutes=15)
+MAX_FAILURE_DELAY = 30  # seconds
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
@@ -42,6 +47,12 @@ class SessionInterface(SecureCookieSessionInterface):
 def secret_key():
     """A random key made once and kept in the database, so sessions survive restarts."""
     return Setting.get_value("secret_key") or Setting.get_or_set("secret_key", secrets.token_hex(32))
+
+
+def cookie_name(key):
+    """A session cookie name of this install's own: two Moyans on one host (cookies ignore
+    the port) would otherwise overwrite each other's login."""
+    return "moyan_" + hmac.new(key.encode(), b"session cookie", hashlib.sha256).hexdigest()[:12]
 
 
 def is_password_set():
@@ -64,6 +75,35 @@ def set_password(password):
     Setting.set_value("password_hash", generate_password_hash(password) if password else None)
 
 
+def password_mark():
+    """Changes with the password (the environment's or the saved hash): a login made with
+    another password has ended."""
+    password = current_app.config.get("PASSWORD") or Setting.get_value("password_hash") or ""
+    return hmac.new(current_app.secret_key.encode(), password.encode(), hashlib.sha256).hexdigest()
+
+
+def start_session():
+    """Log this browser in, on the server too; sessions that have ended are deleted."""
+    lifetime = current_app.permanent_session_lifetime
+    mark = password_mark()
+    LoginSession.delete().where((LoginSession.created_at < now() - lifetime)
+                                | (LoginSession.password_mark != mark)).execute()
+    session["login_id"] = LoginSession.create(id=secrets.token_urlsafe(32), password_mark=mark).id
+    session.permanent = True
+
+
+def end_session():
+    LoginSession.delete().where(LoginSession.id == session.pop("login_id", "")).execute()
+
+
+def is_logged_in():
+    login_id = session.get("login_id")
+    lifetime = current_app.permanent_session_lifetime
+    return bool(login_id) and LoginSession.select().where(
+        (LoginSession.id == login_id) & (LoginSession.password_mark == password_mark())
+        & (LoginSession.created_at > now() - lifetime)).exists()
+
+
 def csrf_token():
     if "csrf_token" not in session:
         session["csrf_token"] = secrets.token_urlsafe(32)
@@ -81,7 +121,7 @@ def protect():
     """before_request: the login wall, then the CSRF check."""
     if request.endpoint in OPEN_ENDPOINTS:
         return check_csrf()
-    if is_password_set() and not session.get("is_logged_in"):
+    if is_password_set() and not is_logged_in():
         if request.headers.get("HX-Request"):
             return "", 401, {"HX-Redirect": url_for("access.login")}
         if request.method in SAFE_METHODS:
@@ -115,19 +155,30 @@ def recent_failures(address):
 
 
 def try_login(password):
-    """Log the browser in; return a sentence saying why not, or None."""
+    """Log the browser in; return a sentence saying why not, or None.
+
+    The right password always lets in, so that guesses from the owner's address (one
+    address for a whole office behind NAT) cannot lock the owner out; each wrong guess
+    costs time instead, more and more after the first few."""
     address = request.remote_addr or ""
-    if recent_failures(address) >= MAX_FAILURES:
-        return gettext("密码错误次数过多，请 15 分钟后再试。")
     if check_password(password):
         LoginFailure.delete().where(LoginFailure.address == address).execute()
         session.clear()
-        session["is_logged_in"] = True
-        session.permanent = True
+        start_session()
         return None
     LoginFailure.create(address=address)
-    time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])  # each wrong guess costs time
+    failures = recent_failures(address)
+    time.sleep(failure_delay(failures))
+    if failures > MAX_FAILURES:
+        return gettext("密码不对。这个地址最近输错了很多次，每次输错都要多等一会儿，请确认密码后再试。")
     return gettext("密码不对，请重试。")
+
+
+def failure_delay(failures):
+    """Seconds a wrong guess costs: the configured delay (1 s) for the first few in the
+    window, then doubling with each, up to MAX_FAILURE_DELAY."""
+    doublings = min(max(0, failures - MAX_FAILURES), 16)  # 2**16 s is far past the cap
+    return min(current_app.config["LOGIN_FAILURE_DELAY"] * 2 ** doublings, MAX_FAILURE_DELAY)
 
 
 def is_loopback(host):
@@ -139,12 +190,49 @@ def is_loopback(host):
         return False
 
 
+def is_open_to_network(config):
+    """Bound to an address other computers reach, and not told that this is fine."""
+    return not is_loopback(config["HOST"]) and not config["ALLOW_OPEN"]
+
+
 def check_open_bind(config):
     """Refuse to serve a network without a password, unless told to."""
-    host = config["HOST"]
-    if is_loopback(host) or config["ALLOW_OPEN"] or is_password_set():
+    if is_open_to_network(config) and not is_password_set():
+        raise SystemExit(refusal(config["HOST"]))
+
+
+def check_open_bind_before_start(environ):
+    """The same check in gunicorn's master, before it listens or starts a worker (a worker
+    that refuses is started again and again). The app does not exist yet, and must not be
+    imported here: requests would come before gevent patches it in the worker."""
+    config = {"HOST": environ.get("MOYAN_HOST", "127.0.0.1"),
+              "ALLOW_OPEN": environ.get("MOYAN_ALLOW_OPEN") == "1"}
+    if not is_open_to_network(config) or environ.get("MOYAN_PASSWORD"):
         return
-    raise SystemExit(
+    if not has_saved_password(database_url(environ)):
+        raise SystemExit(refusal(config["HOST"]))
+
+
+def database_url(environ):
+    data_dir = environ.get("MOYAN_DATA_DIR", "data")
+    return environ.get("DATABASE_URL") or f"sqlite:///{os.path.join(data_dir, 'moyan.db')}"
+
+
+def has_saved_password(url):
+    """Whether the database at `url` holds a password saved in the settings; a database
+    not made yet holds none (and is not made here)."""
+    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
+        return False
+    database = connect(url, unquote_password=True)
+    try:
+        with database.bind_ctx([Setting]), database.connection_context():
+            return Setting.table_exists() and bool(Setting.get_value("password_hash"))
+    finally:
+        getattr(database, "close_all", database.close)()  # nothing open to share with workers
+
+
+def refusal(host):
+    return (
         f"墨言拒绝启动：监听地址 {host} 可以被网络上的其他人访问，但还没有设置访问密码。"
         "请设置环境变量 MOYAN_PASSWORD（或先在本机的「设置」里设置访问密码），"
         "或确认要开放访问时设置 MOYAN_ALLOW_OPEN=1。\n"

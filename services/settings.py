@@ -22,6 +22,7 @@ class ProviderSettings:
     name: str
     api_key: str
     is_key_saved: bool
+    key_base_url: str  # the only base URL the key is ever sent to: the one it was saved with
     base_url: str
     region: str
     text_model: str
@@ -32,6 +33,10 @@ class ProviderSettings:
     @property
     def label(self):
         return PROVIDERS[self.name]
+
+    @property
+    def is_key_for_another_url(self):
+        return bool(self.api_key) and self.key_base_url != self.base_url
 
     @property
     def key_hint(self):
@@ -49,19 +54,28 @@ def saved_values():
     return cached[1]
 
 
-def load(name):
-    saved = saved_values()
-    config = current_app.config
-    env_key = config.get(f"{name.upper()}_API_KEY") or ""
-    env_base = config[f"{name.upper()}_BASE_URL"]
-    region = saved.get(f"{name}_region") or region_of(env_base) if name == "dashscope" else ""
-    base_url = saved.get(f"{name}_base_url") or env_base
-    if region in REGIONS:
-        base_url = REGIONS[region][1]
+def load(name, changes=None):
+    """What is saved for `name`; `changes` (form values, None for back to the default) as
+    if they were saved too, to test or check them first.
+
+    A key goes only to the base URL it was saved with (a key from the environment: the
+    environment's), so that changing the address cannot send the saved key elsewhere."""
+    stored = saved_values()
+    changes = {f"{name}_{field}": value for field, value in (changes or {}).items()}
+    saved = {key: value for key, value in {**stored, **changes}.items() if value is not None}
+    region, base_url = address(name, saved)
+    if f"{name}_api_key" in changes:
+        key_base_url = base_url
+    elif f"{name}_api_key" in stored:
+        # A key saved before keys were bound to an address keeps the one it has been used with.
+        key_base_url = stored.get(f"{name}_key_base_url") or address(name, stored)[1]
+    else:
+        key_base_url = address(name, {})[1]
     return ProviderSettings(
         name=name,
-        api_key=saved.get(f"{name}_api_key") or env_key,
+        api_key=saved.get(f"{name}_api_key") or current_app.config.get(f"{name.upper()}_API_KEY") or "",
         is_key_saved=f"{name}_api_key" in saved,
+        key_base_url=key_base_url,
         base_url=base_url,
         region=region,
         text_model=saved.get(f"{name}_text_model") or DEFAULT_MODELS[name]["text_model"],
@@ -69,6 +83,15 @@ def load(name):
         models=json.loads(saved.get(f"{name}_models") or "[]"),
         image_models=json.loads(saved.get(f"{name}_image_models") or "[]"),
     )
+
+
+def address(name, saved):
+    """The region and base URL that the `saved` values make, else the environment's."""
+    env_base = current_app.config[f"{name.upper()}_BASE_URL"].rstrip("/")
+    region = (saved.get(f"{name}_region") or region_of(env_base)) if name == "dashscope" else ""
+    if region in REGIONS:
+        return region, REGIONS[region][1]
+    return region, (saved.get(f"{name}_base_url") or env_base).rstrip("/")
 
 
 def region_of(base_url):
@@ -82,7 +105,7 @@ def chat_provider():
 def client(name, settings=None):
     settings = settings or load(name)
     config = current_app.config
-    return CLIENTS[name](settings.api_key, settings.base_url,
+    return CLIENTS[name](settings.api_key, settings.base_url, key_base_url=settings.key_base_url,
                          connect_timeout=config["CONNECT_TIMEOUT"],
                          read_timeout=config["READ_TIMEOUT"],
                          retry_delay=config["RETRY_DELAY"])

@@ -175,8 +175,8 @@ def test_a_wrong_key_says_so_and_never_shows_the_key(client, fake):
 
 
 def test_network_failure_is_explained(client, fake, app):
-    client.post("/settings/dashscope", data={"region": "custom", "base_url": "http://127.0.0.1:9"},
-                headers=HX)
+    client.post("/settings/dashscope", data={"region": "custom", "base_url": "http://127.0.0.1:9",
+                                             "api_key": "sk-fake-network-0000-1111"}, headers=HX)
     message = ask(client, "你好")
     assert "无法连接" in message.error
 

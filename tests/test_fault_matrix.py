@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import ROOT
+from conftest import DASHSCOPE_KEY, OPENROUTER_KEY, ROOT
 from fake_upstream import REPLY
 from models import Message
 from test_chat import answer_id, read_stream, send
@@ -61,8 +61,9 @@ def configure(client, fake, provider, how):
     fields = {"region": "custom", "base_url": base}
     if how.startswith("key="):
         fields["api_key"] = how[len("key="):]
-    elif how.startswith("base_url="):
+    elif how.startswith("base_url="):  # a new address needs the key typed again
         fields["base_url"] = how[len("base_url="):]
+        fields["api_key"] = DASHSCOPE_KEY if provider == "dashscope" else OPENROUTER_KEY
     client.post(f"/settings/{provider}", data=fields, headers=HX)
     return GOOD_MODEL[provider] if "=" in how else how
 

@@ -40,9 +40,9 @@ def test_an_environment_key_is_used_until_one_is_saved_and_never_shown(client):
 
 def test_an_empty_key_field_keeps_the_saved_key(client):
     save(client, "dashscope", region="cn", api_key=NEW_KEY)
-    save(client, "dashscope", region="intl", api_key="")
+    save(client, "dashscope", region="cn", api_key="", text_model="qwen-max")
     assert Setting.get_value("dashscope_api_key") == NEW_KEY
-    assert Setting.get_value("dashscope_region") == "intl"
+    assert Setting.get_value("dashscope_text_model") == "qwen-max"
 
 
 def test_the_saved_key_can_be_removed(client):
@@ -97,7 +97,7 @@ def test_test_connection_explains_a_wrong_or_foreign_key(client, fake):
 
 
 def test_test_connection_explains_no_network(client):
-    save(client, "dashscope", region="custom", base_url="http://127.0.0.1:9")
+    save(client, "dashscope", region="custom", base_url="http://127.0.0.1:9", api_key=NEW_KEY)
     assert "无法连接" in client.post("/settings/dashscope/test", headers=HX).text
 
 

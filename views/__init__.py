@@ -1,7 +1,8 @@
 import gzip
 import re
+from urllib.parse import unquote, urlsplit
 
-from flask import abort, render_template, request
+from flask import abort, render_template, request, url_for
 from flask_babel import lazy_gettext
 from flask_htmx import HTMX
 from markupsafe import Markup
@@ -30,6 +31,24 @@ def to_id(value):
 def get_or_404(model, value):
     row_id = to_id(value)
     return (model.get_or_none(model.id == row_id) if row_id else None) or abort(404)
+
+
+def safe_next(value):
+    """`value` when it is a path inside Moyan, else the chat page: a "next" never leads to
+    another site. Browsers read //x, /\\x and /<tab>/x as another host, and a control
+    character cannot go into a Location header."""
+    if not value.startswith("/") or value.startswith("//") or not is_plain(value):
+        return url_for("chat.index")
+    parts = urlsplit(value)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or path.startswith("//") or not is_plain(path):
+        return url_for("chat.index")
+    return value
+
+
+def is_plain(text):
+    """No backslash, whitespace or control character."""
+    return text.isprintable() and " " not in text and "\\" not in text
 
 
 def refuse_nul():

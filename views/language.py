@@ -1,5 +1,7 @@
 """The interface language: Simplified Chinese unless the `lang` cookie asks for English."""
-from flask import Blueprint, has_request_context, redirect, request, url_for
+from flask import Blueprint, has_request_context, redirect, request
+
+from views import safe_next
 
 bp = Blueprint("language", __name__)
 
@@ -22,10 +24,7 @@ def html_lang():
 
 @bp.get("/lang/<code>")
 def switch(code):
-    next_url = request.args.get("next", "")
-    if not next_url.startswith("/") or next_url.startswith(("//", "/\\")):
-        next_url = url_for("chat.index")  # only ever back into Moyan
-    response = redirect(next_url)
+    response = redirect(safe_next(request.args.get("next", "")))
     if code in LANGUAGES:
         response.set_cookie("lang", code, max_age=COOKIE_AGE, samesite="Lax", httponly=True,
                             secure=request.is_secure)

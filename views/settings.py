@@ -2,7 +2,7 @@
 import re
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, render_template, request, session
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext
 
 from models import Setting
@@ -42,8 +42,14 @@ def page():
 def save(name):
     provider_or_404(name)
     values, errors = read_provider_form(name)
+    settings = provider_settings.load(name, values)
+    if settings.is_key_for_another_url and not errors:
+        errors["api_key"] = gettext("服务地址变了：保存的 API Key 只会发往保存它时的地址，"
+                                    "不会发往新地址。要改用新地址，请在这里重新输入 API Key 后再保存。")
     if errors:
         return render_section(name, errors=errors, status=422)
+    if "api_key" in values:
+        values["key_base_url"] = settings.base_url  # the only address this key will go to
     for key, value in values.items():
         Setting.set_value(f"{name}_{key}", value)
     return render_section(name, saved=gettext("已保存。"))
@@ -53,6 +59,7 @@ def save(name):
 def delete_key(name):
     provider_or_404(name)
     Setting.set_value(f"{name}_api_key", None)
+    Setting.set_value(f"{name}_key_base_url", None)
     return render_section(name, saved=gettext("已删除保存的 API Key。"))
 
 
@@ -64,12 +71,7 @@ def test_connection(name):
     if errors:
         return render_template("partials/connection_result.html", name=name, models=[],
                                error=next(iter(errors.values())))
-    settings = provider_settings.load(name)
-    settings.api_key = values.get("api_key") or settings.api_key
-    if values.get("region") in REGIONS:
-        settings.region, settings.base_url = values["region"], REGIONS[values["region"]][1]
-    elif values.get("base_url"):
-        settings.base_url = values["base_url"]
+    settings = provider_settings.load(name, values)  # a saved key only to its own address
     client = provider_settings.client(name, settings)
     image_models = []
     try:
@@ -110,12 +112,17 @@ def save_password():
     if password != request.form.get("password_again", ""):
         return render_password(error=gettext("两次输入的密码不一致。"), status=422)
     access.set_password(password)
-    session["is_logged_in"] = True  # the person who set it stays in
-    return render_password(saved=gettext("访问密码已保存。"))
+    access.start_session()  # the person who set it stays in; every other login has ended
+    return render_password(saved=gettext("访问密码已保存，其他浏览器需要用新密码重新登录。"))
 
 
 @bp.post("/password/delete")
 def delete_password():
+    if access.is_open_to_network(current_app.config):
+        return render_password(error=gettext(
+            "墨言正监听网络地址 %(host)s，取消密码会让网络上的任何人都能使用它，所以没有取消。"
+            "要取消密码，请先让墨言只监听本机（MOYAN_HOST=127.0.0.1）并重启。",
+            host=current_app.config["HOST"]), status=422)
     if not access.is_password_from_env():
         access.set_password(None)
     return render_password(saved=gettext("已取消访问密码。"))
