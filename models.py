@@ -181,9 +181,12 @@ class Conversation(BaseModel):
         newest_first = list(query.limit(limit + 1))
         return newest_first[:limit][::-1], len(newest_first) > limit
 
-    def touch(self):
+    def touch(self, **changes):
+        """Move the conversation up the sidebar, with `changes` to its fields saved too."""
+        for name, value in changes.items():
+            setattr(self, name, value)
         self.updated_at = now()
-        self.save(only=[Conversation.updated_at])
+        self.save(only=[Conversation.updated_at, *(getattr(Conversation, name) for name in changes)])
 
 
 class Message(BaseModel):

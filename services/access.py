@@ -24,6 +24,7 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import LoginFailure, LoginSession, Setting, now
+from services.settings import saved_values
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 OPEN_ENDPOINTS = {"access.login", "language.switch", "static"}
@@ -56,7 +57,7 @@ def cookie_name(key):
 
 
 def is_password_set():
-    return bool(current_app.config.get("PASSWORD") or Setting.get_value("password_hash"))
+    return bool(current_app.config.get("PASSWORD") or saved_values().get("password_hash"))
 
 
 def is_password_from_env():

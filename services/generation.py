@@ -64,8 +64,8 @@ class Answer:
 
     def follow(self):
         """Yield ("snapshot", (content, reasoning)) once, then ("frames", bytes) with every
-        event that came since the last wake-up, or ("tick", None) after a quiet while,
-        until the answer is saved for good."""
+        event that came since the last wake-up, or ("tick", None) when woken with nothing
+        new (`wake()`), until the answer is saved for good."""
         listener = threading.Event()
         with self.lock:
             cursor = len(self.pieces)
@@ -73,7 +73,7 @@ class Answer:
         try:
             yield sse.SNAPSHOT, self.text(cursor)
             while True:
-                listener.wait(KEEPALIVE_INTERVAL)
+                listener.wait()  # woken by a piece, the end, or the saver's keep-alive tick
                 listener.clear()
                 is_finished = self.is_finished  # before reading: nothing is added after it
                 new = self.pieces[cursor:]
@@ -87,6 +87,10 @@ class Answer:
         finally:
             with self.lock:
                 self.listeners = tuple(other for other in self.listeners if other is not listener)
+
+    def wake(self):
+        for listener in self.listeners:
+            listener.set()
 
     def finish(self, status, error="", usage=None):
         """Save the final text and status, then tell listeners; only the first call counts."""
@@ -102,8 +106,7 @@ class Answer:
         finally:  # whatever happened, listeners must not wait for ever
             self.owner.forget(self)
             self.is_finished = True  # only now: listeners read the saved row when they see it
-            for listener in self.listeners:
-                listener.set()
+            self.wake()
         return True
 
     def save_final(self, fields):
@@ -264,6 +267,9 @@ class Generations:
                 answer.save_progress()
 
     def keep_saving(self):
+        """Save every SAVE_INTERVAL; every KEEPALIVE_INTERVAL, also wake every listener, so
+        that a quiet stream still sends something (a proxy would close it otherwise)."""
+        last_tick = time.monotonic()
         while True:
             time.sleep(SAVE_INTERVAL)
             with self.lock:
@@ -274,6 +280,10 @@ class Generations:
                 self.save_running()
             except Exception:
                 log.exception("saving running answers failed")
+            if time.monotonic() - last_tick >= KEEPALIVE_INTERVAL:
+                last_tick = time.monotonic()
+                for answer in list(self.running.values()):
+                    answer.wake()
 
 
 def name_conversation(client, model, question, conversation_id, placeholder):

@@ -142,11 +142,9 @@ def send():
     with db.atomic():
         if conversation_id:
             conversation = get_or_404(Conversation, conversation_id)
-            Conversation.update(**options).where(Conversation.id == conversation.id).execute()
-            conversation = Conversation.get_by_id(conversation.id)
+            conversation.touch(**options)
         else:
             conversation = Conversation.create(title=title_from(text), **options)
-        conversation.touch()
         user_message = Message.create(conversation=conversation, role="user", content=text)
     answer = paint_answer(conversation, text) if is_painting else start_answer(conversation)
     headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
