@@ -118,7 +118,7 @@ def end_generations(seconds=10):
         running.stop()
     deadline = time.monotonic() + seconds
     for thread in threading.enumerate():
-        if thread.name.startswith(("generation-", "openrouter-image-")):
+        if thread.name.startswith(("generation-", "openrouter-image-", "import-")):
             thread.join(max(0, deadline - time.monotonic()))
 
 

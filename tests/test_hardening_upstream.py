@@ -4,11 +4,16 @@ Every case ends in a clear state with a Chinese sentence; one task's trouble nev
 another; a submit whose outcome is unknown is never repeated; nothing anyone sends holds
 the worker. docs/RELIABILITY.md lists these tests; the last one keeps it in step.
 """
+import io
+import json
 import os
+import re
 
 import pytest
 
-from models import Image, ImageTask
+from conftest import ROOT, wait_until
+from models import Conversation, Image, ImageTask, ImportJob, Message
+from test_exports import imported
 from test_images import paint, wait_for
 
 HX = {"HX-Request": "true"}
@@ -90,3 +95,80 @@ def test_a_picture_larger_than_the_provider_can_paint_is_refused_unopened(app, c
     assert Image.select().count() == 0
     folder = os.path.join(app.config["DATA_DIR"], "images")
     assert not any(files for _, _, files in os.walk(folder))
+
+
+# -- 4, 8, 10. imports: in the background, checked, titles cut --------------------------------
+
+
+def export_of(*conversations):
+    return json.dumps({"format": "moyan.conversations", "version": 1, "conversations": list(conversations)},
+                      ensure_ascii=False).encode()
+
+
+def conversation(messages=None, **fields):
+    return {"title": "导入的对话", "provider": "dashscope", "model": "qwen-plus", **fields,
+            "messages": messages if messages is not None else [{"role": "user", "content": "你好"}]}
+
+
+def test_a_big_import_answers_at_once_and_shows_its_progress_until_done(client):
+    messages = [{"role": ("user", "assistant")[i % 2], "content": f"消息 {i}"} for i in range(20_000)]
+    upload = {"file": (io.BytesIO(export_of(conversation(messages))), "big.json")}
+    response = client.post("/import", data=upload, headers=HX, content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert 'hx-trigger="load delay:1s"' in response.text  # polls the job while it runs
+    job_id = re.search(r'id="import-job-(\d+)"', response.text).group(1)
+    finished = imported(client, export_of(conversation()))  # a second import, followed to its end
+    assert "hx-trigger" not in finished.text and "已导入 1 段对话" in finished.text
+    wait_until(lambda: not ImportJob.get_by_id(job_id).is_unfinished, seconds=120)
+    done = client.get(f"/import/{job_id}", headers=HX).text
+    assert "hx-trigger" not in done and "已导入 1 段对话" in done
+    assert Message.select().count() == 20_001
+
+
+@pytest.mark.parametrize("change, sentence", [
+    ({"provider": "evil"}, "provider"),
+    ({"model": "<script>" * 40}, "model"),
+    ({"messages": [{"role": "user", "content": "你好", "prompt_tokens": 1e30}]}, "prompt_tokens"),
+    ({"messages": [{"role": "user", "content": "你好", "total_tokens": -1}]}, "total_tokens"),
+    ({"messages": [{"role": "user", "content": "你好", "provider": "evil"}]}, "provider"),
+    ({"title": "标题\u0000"}, "空字符"),
+])
+def test_an_import_with_a_bad_field_is_refused_and_imports_nothing(client, change, sentence):
+    response = imported(client, export_of(conversation(), conversation(**change)))
+    assert sentence in response.text
+    assert Conversation.select().count() == 0 and Message.select().count() == 0
+
+
+def test_arrays_nested_100000_deep_are_refused_and_import_nothing(client):
+    deep = "[" * 100_000 + "]" * 100_000
+    content = export_of(conversation()).replace('"content": "你好"'.encode(), f'"content": {deep}'.encode())
+    response = imported(client, content)
+    assert "没有导入任何内容" in response.text
+    assert Conversation.select().count() == 0
+
+
+def test_titles_are_imported_on_one_line_and_cut_to_100_characters(client):
+    response = imported(client, export_of(conversation(title="第一行\r\n第二行\t完"),
+                                          conversation(title="长" * 1_000_000)))
+    assert "已导入 2 段对话" in response.text
+    titles = [c.title for c in Conversation.select().order_by(Conversation.id)]
+    assert titles == ["第一行 第二行 完", "长" * 100]
+
+
+def test_export_works_for_any_title_and_time_already_saved(client):
+    imported(client, export_of(conversation(created_at="2025-01-01T08:00:00+08:00", messages=[
+        {"role": "user", "content": "你好", "created_at": "2025-01-01T08:00:00+08:00"}])))
+    first = Conversation.get()
+    second = Conversation.create(title="坏\r\n标题/../\x00")  # saved by an older version
+    Message.create(conversation=second, role="user", content="你好")
+    for c in (first, second):
+        for kind in ("md", "json"):
+            response = client.get(f"/c/{c.id}/export.{kind}")
+            assert response.status_code == 200
+            assert "\n" not in response.headers["Content-Disposition"]
+    assert "2025-01-01" in client.get(f"/c/{first.id}/export.md").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("kind", ["md", "json"])
+def test_an_export_of_an_id_too_big_for_the_database_is_not_found(client, kind):
+    assert client.get(f"/c/9223372036854775808/export.{kind}").status_code == 404
