@@ -4,6 +4,8 @@ Every case ends in a clear state with a Chinese sentence; one task's trouble nev
 another; a submit whose outcome is unknown is never repeated; nothing anyone sends holds
 the worker. docs/RELIABILITY.md lists these tests; the last one keeps it in step.
 """
+import ast
+import glob
 import io
 import json
 import os
@@ -172,3 +174,28 @@ def test_export_works_for_any_title_and_time_already_saved(client):
 @pytest.mark.parametrize("kind", ["md", "json"])
 def test_an_export_of_an_id_too_big_for_the_database_is_not_found(client, kind):
     assert client.get(f"/c/9223372036854775808/export.{kind}").status_code == 404
+
+
+# -- docs/RELIABILITY.md keeps up -------------------------------------------------------------
+
+
+def test_the_reliability_document_lists_every_hardening_test():
+    with open(os.path.join(ROOT, "docs", "RELIABILITY.md"), encoding="utf-8") as f:
+        document = f.read()
+    heading = "## 攻击与异常回复（加固 II）"
+    assert heading in document
+    section = document.split(heading, 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(test_\w+\.py)::(\w+)`", section))
+    defined = {os.path.basename(path): defined_tests(path)
+               for path in glob.glob(os.path.join(ROOT, "tests", "test_*.py"))}
+    assert not [f"{file}::{name}" for file, name in named if name not in defined.get(file, ())]
+    unlisted = [f"{file}::{name}" for file, names in defined.items() if file.startswith("test_hardening_")
+                for name in names if (file, name) not in named]
+    assert not unlisted, f"add a row to {heading} for: {unlisted}"
+
+
+def defined_tests(path):
+    with open(path, encoding="utf-8") as f:
+        module = ast.parse(f.read())
+    return {node.name for node in module.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
