@@ -164,22 +164,30 @@ def write(job, conversations, pause):
     created = []
     try:
         for fields, messages in conversations:
-            with db.atomic():
-                conversation = Conversation.create(**fields)
-                created.append(conversation.id)
+            created.append(Conversation.create(**fields).id)
+            pause()
             for start in range(0, len(messages), BATCH):
                 rows = messages[start:start + BATCH]
                 with db.atomic():
-                    Message.insert_many([{**row, "conversation": conversation.id} for row in rows]).execute()
+                    Message.insert_many([{**row, "conversation": created[-1]} for row in rows]).execute()
                     job.messages_done += len(rows)
                     job.updated_at = now()
                     job.save(only=[ImportJob.messages_done, ImportJob.updated_at])
                 pause()
     except Exception:
-        Conversation.delete().where(Conversation.id.in_(created)).execute()
+        remove(created, pause)
         raise
     job.conversations = len(conversations)
     end(job, ImportJob.DONE)
+
+
+def remove(conversation_ids, pause):
+    """Delete what an import had written, BATCH messages at a time."""
+    for conversation_id in conversation_ids:
+        some = Message.select(Message.id).where(Message.conversation == conversation_id).limit(BATCH)
+        while Message.delete().where(Message.id.in_(some)).execute():
+            pause()
+        Conversation.delete().where(Conversation.id == conversation_id).execute()
 
 
 # -- reading the JSON a piece at a time ------------------------------------------------------

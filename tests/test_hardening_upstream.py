@@ -127,6 +127,22 @@ def test_a_big_import_answers_at_once_and_shows_its_progress_until_done(client):
     assert Message.select().count() == 20_001
 
 
+def test_an_import_that_breaks_while_writing_leaves_nothing_behind(client, monkeypatch):
+    insert_many, calls = Message.insert_many.__func__, []
+
+    def failing_third_time(cls, rows):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return insert_many(cls, rows)
+
+    monkeypatch.setattr(Message, "insert_many", classmethod(failing_third_time))
+    messages = [{"role": "user", "content": f"消息 {i}"} for i in range(1_000)]
+    response = imported(client, export_of(conversation(), conversation(messages)))
+    assert "导入途中出了问题，没有导入任何内容" in response.text
+    assert Conversation.select().count() == 0 and Message.select().count() == 0
+
+
 @pytest.mark.parametrize("change, sentence", [
     ({"provider": "evil"}, "provider"),
     ({"model": "<script>" * 40}, "model"),
