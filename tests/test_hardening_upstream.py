@@ -127,6 +127,18 @@ def test_a_big_import_answers_at_once_and_shows_its_progress_until_done(client):
     assert Message.select().count() == 20_001
 
 
+def test_a_big_import_under_gunicorn_and_gevent_finishes_while_pages_keep_answering(live_server):
+    session = live_server.session()
+    messages = [{"role": ("user", "assistant")[i % 2], "content": f"消息 {i}"} for i in range(50_000)]
+    files = {"file": ("big.json", export_of(conversation(messages)), "application/json")}
+    started = session.post(live_server.url + "/import", files=files)
+    assert 'hx-trigger="load delay:1s"' in started.text
+    job_url = live_server.url + "/import/" + re.search(r'id="import-job-(\d+)"', started.text).group(1)
+    assert session.get(live_server.url + "/conversations").status_code == 200
+    wait_until(lambda: "hx-trigger" not in session.get(job_url).text, seconds=120)
+    assert "已导入 1 段对话" in session.get(job_url).text
+
+
 def test_an_import_that_breaks_while_writing_leaves_nothing_behind(client, monkeypatch):
     insert_many, calls = Message.insert_many.__func__, []
 
