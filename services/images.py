@@ -275,6 +275,8 @@ def keep_results(task, output, request_id):
 def settle(task, problems):
     """The task's final status from what was kept and what was not."""
     kept = task.images().count()
+    if not kept and not problems:
+        problems = [gettext("服务商说已经画完，却没有给出任何图片。请重新提交。")]
     if not problems:
         finish(task, ImageTask.SUCCEEDED)
     elif kept:

@@ -39,7 +39,7 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
     link's first GET answers 503; [not-image] its links answer 200 text/html; [huge] its
     links answer a 17 KB PNG that decodes to 12000 x 12000 (a decompression bomb);
     [poll-html] every poll answers 200 with a gateway's HTML page; [poll-no-output] every
-    poll answers 200 JSON without `output`.
+    poll answers 200 JSON without `output`; [no-results] SUCCEEDED with an empty `results`.
     Answered 200 but unreadable at submit (the task may or may not exist): [submit-html] an
     HTML page, [submit-no-output] JSON without `output`.
     Refused at submit (flat native body): [throttle] 429 Throttling.RateQuota every time,
@@ -172,13 +172,14 @@ WAN_QUOTA = "[quota]"
 WAN_HUGE = "[huge]"
 WAN_POLL_HTML = "[poll-html]"
 WAN_POLL_NO_OUTPUT = "[poll-no-output]"
+WAN_NO_RESULTS = "[no-results]"
 WAN_SUBMIT_HTML = "[submit-html]"
 WAN_SUBMIT_NO_OUTPUT = "[submit-no-output]"
 GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 # A task's `marker` is the first of these in its prompt ([slow] also combines with the others).
 WAN_TASK_MARKERS = [WAN_FAIL, WAN_PARTIAL, WAN_CANCEL, WAN_UNKNOWN, WAN_EXPIRED,
                     WAN_FLAKY_DOWNLOAD, WAN_NOT_IMAGE, WAN_HUGE, WAN_POLL_HTML, WAN_POLL_NO_OUTPUT,
-                    WAN_SLOW]
+                    WAN_NO_RESULTS, WAN_SLOW]
 WAN_RATE_LIMITED = (429, "Throttling.RateQuota",
                     "Requests rate limit exceeded, please try again later.")
 # marker -> (status, code, message) of a refused submit. Account refusals come before the
@@ -413,6 +414,8 @@ def wan_task_view(task, base_url, now=None):
     failed = 1 if task["marker"] == WAN_PARTIAL else 0
     if failed:
         results[-1] = dict(WAN_RESULT_TIMEOUT)
+    if task["marker"] == WAN_NO_RESULTS:
+        results = []
     output.update(task_status="SUCCEEDED", end_time=task_time(task, task["ends"]),
                   results=results,
                   task_metrics={"TOTAL": task["n"], "SUCCEEDED": task["n"] - failed,

@@ -72,6 +72,13 @@ def test_a_task_whose_polls_never_make_sense_ends_with_a_sentence(app, client, f
     assert len(polls_of(fake, task)) < 15  # put off a little more each time, not every second
 
 
+def test_a_task_that_succeeds_without_any_picture_ends_failed_with_a_sentence(client, fake):
+    paint(client, "一间花店 [no-results]")
+    task = wait_for(last_task().id)
+    assert task.status == ImageTask.FAILED
+    assert "却没有给出任何图片" in task.error
+
+
 @pytest.mark.parametrize("marker", ["[or-html]", "[or-no-choices]"])
 def test_an_openrouter_painting_answered_with_nonsense_ends_with_a_sentence(client, fake, marker):
     paint(client, f"一只猫 {marker}", provider="openrouter", model=OPENROUTER_IMAGE_MODEL)
