@@ -146,6 +146,14 @@ def test_a_big_import_under_gunicorn_and_gevent_finishes_while_pages_keep_answer
     assert "已导入 1 段对话" in session.get(job_url).text
 
 
+def test_an_upload_over_50_mb_is_refused_with_a_sentence_before_it_is_read(client):
+    upload = {"file": (io.BytesIO(b" " * (51 * 1024 * 1024)), "big.json")}
+    response = client.post("/import", data=upload, headers=HX, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "文件太大（超过 50 MB）" in response.text and response.headers["HX-Retarget"] == "#alerts"
+    assert ImportJob.select().count() == 0
+
+
 def test_an_import_that_breaks_while_writing_leaves_nothing_behind(client, monkeypatch):
     insert_many, calls = Message.insert_many.__func__, []
 
