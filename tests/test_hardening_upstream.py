@@ -204,7 +204,7 @@ def test_export_works_for_any_title_and_time_already_saved(client):
     imported(client, export_of(conversation(created_at="2025-01-01T08:00:00+08:00", messages=[
         {"role": "user", "content": "你好", "created_at": "2025-01-01T08:00:00+08:00"}])))
     first = Conversation.get()
-    second = Conversation.create(title="坏\r\n标题/../\x00")  # saved by an older version
+    second = Conversation.create(title="坏\r\n标题/../\t")  # saved by an older version
     Message.create(conversation=second, role="user", content="你好")
     for c in (first, second):
         for kind in ("md", "json"):
