@@ -47,7 +47,8 @@ def test_a_submit_answered_with_nonsense_fails_once_and_is_never_sent_again(clie
     assert "不知道任务是否已经创建" in task.error
     assert "不知道任务是否已经创建" in client.get(f"/images/tasks/{task.id}").text
     # The painter goes round many times while another task is painted: still one submit.
-    assert wait_for(paint(client, "一只猫") and last_task().id).status == ImageTask.SUCCEEDED
+    paint(client, "一只猫")
+    assert wait_for(last_task().id).status == ImageTask.SUCCEEDED
     assert len(submits_of(fake, marker)) == 1
 
 
@@ -126,12 +127,10 @@ def test_a_big_import_answers_at_once_and_shows_its_progress_until_done(client):
     assert response.status_code == 200
     assert 'hx-trigger="load delay:1s"' in response.text  # polls the job while it runs
     job_id = re.search(r'id="import-job-(\d+)"', response.text).group(1)
-    finished = imported(client, export_of(conversation()))  # a second import, followed to its end
-    assert "hx-trigger" not in finished.text and "已导入 1 段对话" in finished.text
     wait_until(lambda: not ImportJob.get_by_id(job_id).is_unfinished, seconds=120)
     done = client.get(f"/import/{job_id}", headers=HX).text
-    assert "hx-trigger" not in done and "已导入 1 段对话" in done
-    assert Message.select().count() == 20_001
+    assert "hx-trigger" not in done and "已导入 1 段对话" in done  # the polling stops
+    assert Message.select().count() == 20_000
 
 
 def test_a_big_import_under_gunicorn_and_gevent_finishes_while_pages_keep_answering(live_server):
