@@ -46,6 +46,8 @@ def config_from_env():
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "PERMANENT_SESSION_LIFETIME": 30 * 24 * 3600,
+        # The largest thing anyone sends is an import (views/exports.py), plus its form's framing.
+        "MAX_CONTENT_LENGTH": exports.MAX_IMPORT_BYTES + 1024 * 1024,
     }
 
 
@@ -107,6 +109,7 @@ def create_app(config=None):
     if app.config.get("IMAGE_WORKER", True):
         app.extensions["painter"].start()
     app.register_error_handler(404, lambda e: (render_template("not_found.html"), 404))
+    app.register_error_handler(413, lambda e: alert(exports.TOO_LARGE, 413))
     app.register_error_handler(500, lambda e: alert(lazy_gettext("出了点问题，这次操作没有完成。请刷新页面后重试。"), 500))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("peewee").setLevel(logging.INFO)  # its debug lines carry query values: keys

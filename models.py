@@ -141,6 +141,8 @@ class Setting(BaseModel):
 
 
 class Conversation(BaseModel):
+    MAX_TITLE = 100  # characters, wherever a title comes from
+
     id = IdField()
     title = CharField(default="新对话")
     provider = CharField(default="dashscope")
@@ -373,6 +375,34 @@ class Image(BaseModel):
                     .group_by(day, cls.model).order_by(day, cls.model).dicts())
 
 
+class ImportJob(BaseModel):
+    """A JSON import, read and written in the background; the page polls this row. A job not
+    heard from for a minute lost its process (a restart) and is shown as interrupted."""
+    READING, WRITING, DONE, FAILED = "reading", "writing", "done", "failed"
+    ABANDONED_AFTER = datetime.timedelta(minutes=1)
+
+    id = IdField()
+    status = CharField(default=READING)
+    messages_total = IntegerField(default=0)
+    messages_done = IntegerField(default=0)
+    conversations = IntegerField(default=0)
+    error = TextField(default="")
+    created_at = DateTimeField(default=now)
+    updated_at = DateTimeField(default=now)
+
+    @property
+    def is_unfinished(self):
+        return self.status in (self.READING, self.WRITING)
+
+    @property
+    def is_running(self):
+        return self.is_unfinished and now() - self.updated_at < self.ABANDONED_AFTER
+
+    @property
+    def is_interrupted(self):
+        return self.is_unfinished and not self.is_running
+
+
 class LoginFailure(BaseModel):
     address = CharField(index=True)
     at = DateTimeField(default=now, index=True)
@@ -386,7 +416,7 @@ class LoginSession(BaseModel):
     created_at = DateTimeField(default=now, index=True)
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure, LoginSession]
+MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure, LoginSession, ImportJob]
 
 def add_conversation_pin():
     migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))

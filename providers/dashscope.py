@@ -1,4 +1,6 @@
-"""Alibaba Cloud Bailian (DashScope): Qwen chat in compatible mode."""
+"""Alibaba Cloud Bailian (DashScope): Qwen chat in compatible mode, Wan image tasks."""
+import re
+
 from flask_babel import lazy_gettext
 
 from providers import errors
@@ -10,6 +12,8 @@ REGIONS = {
     "us": (lazy_gettext("美国（弗吉尼亚）"), "https://dashscope-us.aliyuncs.com"),
 }
 DEFAULT_BASE_URL = REGIONS["cn"][1]
+# A task id goes into the polling URL's path: nothing but what Wan's ids are made of.
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 class DashScopeClient(ChatClient):
@@ -39,17 +43,33 @@ class DashScopeClient(ChatClient):
         body = {"model": model, "input": {"prompt": prompt}, "parameters": parameters}
         if negative_prompt:
             body["input"]["negative_prompt"] = negative_prompt
-        answer = self.request("POST", f"{self.native_base}/services/aigc/text2image/image-synthesis",
-                              json=body, headers={"X-DashScope-Async": "enable"}).json()
-        return answer["output"]["task_id"], answer.get("request_id", "")
+        answer = errors.reply_object(self.request(
+            "POST", f"{self.native_base}/services/aigc/text2image/image-synthesis",
+            json=body, headers={"X-DashScope-Async": "enable"}))
+        output = answer.get("output")
+        task_id = output.get("task_id") if isinstance(output, dict) else None
+        if not isinstance(task_id, str) or not TASK_ID.match(task_id):
+            raise errors.UnreadableReply("submit answered without a task id")
+        return task_id, request_id_of(answer)
 
     def get_task(self, task_id):
         """The task's `output` (task_status, results, code, message) and its request id."""
-        answer = self.request("GET", f"{self.native_base}/tasks/{task_id}").json()
-        return answer.get("output") or {}, answer.get("request_id", "")
+        answer = errors.reply_object(self.request("GET", f"{self.native_base}/tasks/{task_id}"))
+        output = answer.get("output")
+        if not isinstance(output, dict) or not isinstance(output.get("task_status"), str):
+            raise errors.UnreadableReply("task answered without a status")
+        results = output.get("results", [])
+        if not isinstance(results, list) or not all(isinstance(result, dict) for result in results):
+            raise errors.UnreadableReply("task results are not a list of objects")
+        return output, request_id_of(answer)
 
     def error_from_response(self, status, text, retry_after):
         return errors.dashscope_error(status, text, retry_after)
 
     def error_from_event(self, error):
         return errors.dashscope_stream_error(error)
+
+
+def request_id_of(answer):
+    request_id = answer.get("request_id")
+    return request_id[:100] if isinstance(request_id, str) else ""

@@ -205,6 +205,27 @@ class NotAnImage(ProviderError):
     user_message = lazy_gettext("服务商返回的不是图片，或图片太大，已放弃保存。")
 
 
+class ImageTooLarge(NotAnImage):
+    user_message = lazy_gettext("图片尺寸超过了服务商能生成的最大尺寸，可能是损坏或恶意的文件，已放弃保存。")
+
+
+class UnreadableReply(ProviderError):
+    user_message = lazy_gettext("模型服务的回复无法识别（可能是中间的网关出错），这次没有得到结果，请稍后重试。")
+
+
+def reply_object(response):
+    """The JSON object of a 200 reply. A broken gateway answers 200 with an HTML page, and a
+    changed API with other shapes: UnreadableReply, whose detail names no content."""
+    try:
+        answer = response.json()
+    except (ValueError, RecursionError):
+        content_type = response.headers.get("Content-Type", "").split(";")[0]
+        raise UnreadableReply(f"200 {content_type or 'no content type'}, not JSON") from None
+    if not isinstance(answer, dict):
+        raise UnreadableReply(f"200 JSON {type(answer).__name__}, not an object")
+    return answer
+
+
 class IPInfringement(InputModerated):
     user_message = lazy_gettext("提示词疑似涉及知识产权侵权，请修改后再试。")
 

@@ -31,16 +31,31 @@ class OpenRouterClient(ChatClient):
                 "messages": [{"role": "user", "content": prompt}]}
         if aspect_ratio:
             body["image_config"] = {"aspect_ratio": aspect_ratio}
-        answer = self.request("POST", f"{self.base_url}/chat/completions", json=body).json()
-        choice = (answer.get("choices") or [{}])[0]
+        answer = errors.reply_object(self.request("POST", f"{self.base_url}/chat/completions", json=body))
+        choices = answer.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise errors.UnreadableReply("image answer without choices")
+        choice = choices[0]
         if choice.get("error") or choice.get("finish_reason") == "error":
             raise errors.StreamFailed("image generation error")
-        images = (choice.get("message") or {}).get("images") or []
-        urls = [(image.get("image_url") or {}).get("url", "") for image in images]
-        return [url for url in urls if url.startswith("data:image/")], answer.get("id", "")
+        message = choice.get("message")
+        images = message.get("images") if isinstance(message, dict) else None
+        generation_id = answer.get("id")
+        return image_urls(images), generation_id[:100] if isinstance(generation_id, str) else ""
 
     def error_from_response(self, status, text, retry_after):
         return errors.openrouter_error(status, text, retry_after)
 
     def error_from_event(self, error):
         return errors.openrouter_stream_error(error)
+
+
+def image_urls(images):
+    """The data URLs in a message's `images`, skipping anything else found there."""
+    urls = []
+    for image in images if isinstance(images, list) else []:
+        url = image.get("image_url") if isinstance(image, dict) else None
+        url = url.get("url") if isinstance(url, dict) else None
+        if isinstance(url, str) and url.startswith("data:image/"):
+            urls.append(url)
+    return urls

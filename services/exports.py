@@ -1,9 +1,28 @@
-"""Conversations out to Markdown and JSON, and JSON back in, with nothing lost."""
+"""Conversations out to Markdown and JSON, and JSON back in, with nothing lost.
+
+An import can be big (16 MB holds 400,000 short messages) and one gevent worker serves
+everyone, so it runs as a background job that pauses every few milliseconds. Even the JSON
+is read a piece at a time: the C decoder takes one message at a time, after a regular
+expression has checked that it is a small flat object, so no file anyone sends holds the
+worker for long. Everything is checked before the first row is written: a refused file
+imports nothing.
+"""
+import codecs
 import datetime
+import json
+import logging
+import re
+import threading
+import time
 
-from flask_babel import gettext
+from flask import current_app
+from flask_babel import force_locale, get_locale, gettext, lazy_gettext
 
-from models import Conversation, Message, db
+from models import Conversation, ImportJob, Message, db, now
+from services import settings as provider_settings
+from views import MODEL_ID
+
+log = logging.getLogger(__name__)
 
 FORMAT = "moyan.conversations"
 VERSION = 1
@@ -13,6 +32,20 @@ MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider",
                   "prompt_tokens", "completion_tokens", "total_tokens", "created_at")
 ROLES = {"user", "assistant"}
 STATUSES = {Message.DONE, Message.STOPPED, Message.ERROR, Message.INTERRUPTED}
+MAX_TEXT = 1_000_000  # characters in one field
+MAX_TOKENS = 2**31 - 1  # the largest integer column (PostgreSQL's integer)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+BATCH = 100  # messages written in one transaction: each holds the worker a few ms
+PAUSE_AFTER = 0.01  # seconds of work between two pauses
+PROGRESS_EVERY = 1.0  # seconds between two progress updates while reading
+DECODE_CHUNK = 1 << 20  # bytes turned into text at once
+
+NOT_AN_EXPORT = lazy_gettext("这不是墨言导出的对话文件（JSON）。")
+BAD_JSON = lazy_gettext("文件不是有效的 JSON，或不是墨言导出的格式，没有导入任何内容。")
+BAD_CONVERSATION = lazy_gettext("文件里有一段对话格式不对，没有导入任何内容。")
+BAD_MESSAGE = lazy_gettext("文件里有一条消息格式不对（或太长），没有导入任何内容。")
+INTERRUPTED = lazy_gettext("导入途中出了问题，没有导入任何内容，请重新导入。")
 
 
 def to_json(conversations):
@@ -44,49 +77,283 @@ def to_markdown(conversation):
     return "\n".join(lines)
 
 
+def file_name(title, extension):
+    """A download name from a title: one line, no path, not too long."""
+    name = " ".join(CONTROL_CHARACTERS.sub(" ", title).replace("/", " ").replace("\\", " ").split())
+    return f"{name[:Conversation.MAX_TITLE] or gettext('墨言对话')}.{extension}"
+
+
+def one_line_title(text):
+    """A title as rename keeps them: one line of at most 100 characters."""
+    return " ".join(CONTROL_CHARACTERS.sub(" ", text).split())[:Conversation.MAX_TITLE]
+
+
 class NotAnExport(ValueError):
     """The file is not a Moyan export; the message says so in the reader's language."""
 
 
-def import_json(data):
-    """Create the conversations in `data` (an export); return how many."""
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("conversations"), list):
-        raise NotAnExport(gettext("这不是墨言导出的对话文件（JSON）。"))
-    conversations = [checked_conversation(c) for c in data["conversations"]]
-    with db.atomic():
+# -- import: a background job ---------------------------------------------------------------
+
+def start_import(raw):
+    """Start importing the bytes of an export; return its job, at once."""
+    job = ImportJob.create()
+    # Sentences are saved in the language of the person importing (who reads them).
+    threading.Thread(target=run_import, args=(current_app._get_current_object(), job.id, raw, str(get_locale())),
+                     name=f"import-{job.id}", daemon=True).start()
+    return job
+
+
+def run_import(app, job_id, raw, locale):
+    with app.app_context(), force_locale(locale), db.connection_context():
+        job = ImportJob.get_by_id(job_id)
+        pause = Pauser(job)
+        try:
+            conversations = read_export(text_of(raw, pause), pause)
+            write(job, conversations, pause)
+        except NotAnExport as exc:
+            end(job, ImportJob.FAILED, str(exc))
+        except Exception:
+            log.exception("import %s failed", job_id)
+            end(job, ImportJob.FAILED, str(INTERRUPTED))
+
+
+def end(job, status, error=""):
+    job.status, job.error, job.updated_at = status, error, now()
+    job.save()
+
+
+class Pauser:
+    """Called between small pieces of work: every few milliseconds it lets the worker serve
+    others (under gevent, time.sleep yields to the other greenlets), and now and then it
+    tells the job's page that the job is alive."""
+
+    def __init__(self, job):
+        self.job = job
+        self.last_pause = self.last_progress = time.monotonic()
+
+    def __call__(self):
+        moment = time.monotonic()
+        if moment - self.last_pause < PAUSE_AFTER:
+            return
+        if moment - self.last_progress >= PROGRESS_EVERY:
+            self.job.updated_at = now()
+            self.job.save(only=[ImportJob.updated_at])
+            self.last_progress = moment
+        time.sleep(0.001)  # not 0: gevent then also polls the sockets
+        self.last_pause = time.monotonic()
+
+
+def text_of(raw, pause):
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    parts = []
+    try:
+        for start in range(0, len(raw), DECODE_CHUNK):
+            parts.append(decoder.decode(raw[start:start + DECODE_CHUNK]))
+            pause()
+        parts.append(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        raise NotAnExport(gettext("文件不是有效的 JSON，没有导入任何内容。")) from None
+    return "".join(parts)
+
+
+def write(job, conversations, pause):
+    """Write the checked conversations, BATCH messages a transaction; on failure remove what
+    was written, so an import is whole or nothing."""
+    job.status, job.messages_total = ImportJob.WRITING, sum(len(m) for _, m in conversations)
+    job.save()
+    created = []
+    try:
         for fields, messages in conversations:
-            conversation = Conversation.create(**fields)
-            for message in messages:
-                Message.create(conversation=conversation, **message)
-    return len(conversations)
+            created.append(Conversation.create(**fields).id)
+            pause()
+            for start in range(0, len(messages), BATCH):
+                rows = messages[start:start + BATCH]
+                with db.atomic():
+                    Message.insert_many([{**row, "conversation": created[-1]} for row in rows]).execute()
+                    job.messages_done += len(rows)
+                    job.updated_at = now()
+                    job.save(only=[ImportJob.messages_done, ImportJob.updated_at])
+                pause()
+    except Exception:
+        remove(created, pause)
+        raise
+    job.conversations = len(conversations)
+    end(job, ImportJob.DONE)
+
+
+def remove(conversation_ids, pause):
+    """Delete what an import had written, BATCH messages at a time."""
+    for conversation_id in conversation_ids:
+        some = Message.select(Message.id).where(Message.conversation == conversation_id).limit(BATCH)
+        while Message.delete().where(Message.id.in_(some)).execute():
+            pause()
+        Conversation.delete().where(Conversation.id == conversation_id).execute()
+
+
+# -- reading the JSON a piece at a time ------------------------------------------------------
+
+SPACE = re.compile(r"[ \t\n\r]*+")
+STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+SCALAR = rf'(?:{STRING}|-?[0-9][-+.0-9eE]*+|true|false|null)'
+KEY = re.compile(STRING)
+ONE_SCALAR = re.compile(SCALAR)
+# A message: a flat object of a few scalars (an export's have 11).
+FLAT_OBJECT = re.compile(rf'\{{{SPACE.pattern}(?:{STRING}{SPACE.pattern}:{SPACE.pattern}{SCALAR}'
+                         rf'{SPACE.pattern},?{SPACE.pattern}){{0,32}}+\}}')
+MAX_KEY = 100
+MAX_SCALAR = 6 * MAX_TEXT + 2  # a 1,000,000-character string written with \u escapes
+MAX_MESSAGE = 4 * MAX_TEXT  # characters of JSON for one message
+
+
+class Pieces:
+    """A JSON text read one small piece at a time, from `at` on."""
+
+    def __init__(self, text):
+        self.text, self.at = text, 0
+        self.decoder = json.JSONDecoder()
+
+    def peek(self):
+        self.at = SPACE.match(self.text, self.at).end()
+        return self.text[self.at:self.at + 1]
+
+    def take(self, char, problem):
+        if self.peek() != char:
+            raise NotAnExport(str(problem))
+        self.at += 1
+
+    def value(self, pattern, limit, problem):
+        """The value at `at`, if `pattern` finds it within `limit` characters."""
+        self.peek()
+        found = pattern.match(self.text, self.at, self.at + limit)
+        try:
+            value, end = self.decoder.raw_decode(self.text, self.at) if found else (None, -1)
+        except ValueError:
+            end = -1
+        if not found or end != found.end():
+            raise NotAnExport(str(problem))
+        self.at = end
+        return value
+
+    def items(self, problem):
+        """Step through an array: yield at each item for the caller to read."""
+        self.take("[", problem)
+        if self.peek() == "]":
+            self.at += 1
+            return
+        while True:
+            yield
+            if self.after_item("]", problem):
+                return
+
+    def members(self, problem):
+        """Step through an object: yield each key, with `at` on its value."""
+        self.take("{", problem)
+        if self.peek() == "}":
+            self.at += 1
+            return
+        while True:
+            key = self.value(KEY, MAX_KEY, problem)
+            self.take(":", problem)
+            yield key
+            if self.after_item("}", problem):
+                return
+
+    def after_item(self, closing, problem):
+        """Past the comma after an item (False), or the closing bracket (True)."""
+        separator = self.peek()
+        if separator not in (",", closing):
+            raise NotAnExport(str(problem))
+        self.at += 1
+        return separator == closing
+
+    def end(self, problem):
+        if self.peek():
+            raise NotAnExport(str(problem))
+
+
+def read_export(text, pause):
+    """The checked (fields, messages) of each conversation in an export."""
+    pieces = Pieces(text)
+    header, conversations = {}, None
+    for key in pieces.members(NOT_AN_EXPORT):
+        if key == "conversations":
+            conversations = [read_conversation(pieces, pause) for _ in pieces.items(NOT_AN_EXPORT)]
+        else:
+            header[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, NOT_AN_EXPORT)
+    pieces.end(BAD_JSON)
+    if header.get("format") != FORMAT or conversations is None:
+        raise NotAnExport(str(NOT_AN_EXPORT))
+    return conversations
+
+
+def read_conversation(pieces, pause):
+    data, messages = {}, None
+    for key in pieces.members(BAD_CONVERSATION):
+        if key == "messages":
+            messages = []
+            for _ in pieces.items(BAD_CONVERSATION):
+                messages.append(checked_message(pieces.value(FLAT_OBJECT, MAX_MESSAGE, BAD_MESSAGE)))
+                pause()
+        else:
+            data[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, BAD_CONVERSATION)
+        pause()
+    if messages is None:
+        raise NotAnExport(str(BAD_CONVERSATION))
+    return checked_conversation(data), messages
 
 
 def checked_conversation(data):
-    if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-        raise NotAnExport(gettext("文件里有一段对话格式不对，没有导入任何内容。"))
-    fields = {name: parsed(name, data.get(name)) for name in CONVERSATION_FIELDS if data.get(name) is not None}
-    messages = []
-    for message in data["messages"]:
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
-        fields_of_message = {name: parsed(name, message.get(name)) for name in MESSAGE_FIELDS
-                             if message.get(name) is not None}
-        if fields_of_message.get("status") not in STATUSES:
-            fields_of_message["status"] = Message.INTERRUPTED if message.get("role") == "assistant" else Message.DONE
-        messages.append(fields_of_message)
-    return fields, messages
+    fields = {name: parsed(name, data[name]) for name in CONVERSATION_FIELDS if data.get(name) is not None}
+    if "title" in fields:
+        fields["title"] = one_line_title(fields["title"]) or gettext("新对话")
+    if fields.get("provider", "dashscope") not in provider_settings.PROVIDERS:
+        raise field_problem("provider")
+    if not is_model_id(fields.get("model", "")):
+        raise field_problem("model")
+    return fields
+
+
+def checked_message(data):
+    """The row of a message, every column given (rows are inserted many at a time)."""
+    if data.get("role") not in ROLES:
+        raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
+    fields = {name: parsed(name, data[name]) for name in MESSAGE_FIELDS if data.get(name) is not None}
+    if fields.get("provider", "") not in ("", *provider_settings.PROVIDERS):
+        raise field_problem("provider")
+    if not is_model_id(fields.get("model", "")):
+        raise field_problem("model")
+    if fields.get("status") not in STATUSES:
+        fields["status"] = Message.INTERRUPTED if fields["role"] == "assistant" else Message.DONE
+    return {"content": "", "reasoning": "", "error": "", "provider": "", "model": "",
+            "prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
+            "created_at": now(), **fields}
+
+
+def is_model_id(value):
+    return value == "" or bool(MODEL_ID.match(value))
+
+
+def field_problem(name):
+    return NotAnExport(gettext("文件里的「%(field)s」格式不对，没有导入任何内容。", field=name))
 
 
 def parsed(name, value):
     try:
         if name.endswith("_at"):
-            return datetime.datetime.fromisoformat(value)
+            return local_time(datetime.datetime.fromisoformat(value))
         if name.endswith("_tokens"):
-            return int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+                raise ValueError(name)
+            return value
         if name in ("thinking", "is_pinned"):
             return bool(value)
-        if not isinstance(value, str) or len(value) > 1_000_000:
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
             raise ValueError(name)
         return value
-    except (TypeError, ValueError):
-        raise NotAnExport(gettext("文件里的「%(field)s」格式不对，没有导入任何内容。", field=name)) from None
+    except (TypeError, ValueError, OverflowError):
+        raise field_problem(name) from None
+
+
+def local_time(moment):
+    """Times are kept without a zone, in local time, as Moyan writes them."""
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment

@@ -22,7 +22,7 @@ import time
 import uuid
 
 from flask import current_app
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from PIL import Image as PILImage
 
 from models import SUBMIT_LOCK, Image, ImageTask, db, now, one_process_at_a_time
@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 THUMBNAIL_SIZE = (384, 384)
 DOWNLOAD_ATTEMPTS = 3
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+# The largest side each provider paints (Wan: 1440; OpenRouter's models: 4096). A bigger
+# picture is a broken or hostile file: a 150 KB PNG can decode to 12000 x 12000.
+MAX_SIDE = {"dashscope": 1440, "openrouter": 4096}
+PILImage.MAX_IMAGE_PIXELS = 4096 * 4096  # Pillow refuses twice this before decoding
+
+SUBMIT_OUTCOME_UNKNOWN = lazy_gettext(
+    "提交后没有收到可以识别的回复，不知道任务是否已经创建（可能已经计费），墨言没有再次提交。"
+    "请到阿里云百炼控制台查看，需要时再画一次。")
+POLLS_UNREADABLE = lazy_gettext(
+    "查询进度时服务商的回复一直无法识别，已停止查询；任务可能已经在服务商那里画完并计费。"
+    "请到阿里云百炼控制台查看，需要时再画一次。")
+PAINTING_BROKE = lazy_gettext("出了点问题，这次生成没有完成，请重新提交。")
 
 
 class Painter:
@@ -79,7 +91,11 @@ class Painter:
             if self.is_stopping:
                 return
             if claim(task, self.owner):
-                follow(task)
+                try:
+                    follow(task)
+                except Exception:  # one task's trouble must not stall the others
+                    log.exception("following image task %s failed", task.id)
+                    postpone(task)
 
     def submit_waiting(self):
         """Submit the oldest waiting tasks while the account has free slots (counted over
@@ -152,15 +168,27 @@ def interrupt_openrouter_tasks():
 
 
 def submit(task):
-    """Create the provider's task and save its id before anything else."""
+    """Create the provider's task and save its id before anything else.
+
+    A submit is billed once the provider has it: when the answer cannot tell whether it
+    has (unreadable, or no answer in time), the task ends failed and is never sent again.
+    """
     client = provider_settings.client("dashscope")
     try:
         task_id, request_id = client.submit_image_task(
             task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
             task.prompt_extend, task.watermark)
+    except (errors.UnreadableReply, errors.Timeout) as exc:
+        log.warning("image task %s: submit outcome unknown: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
+        finish(task, ImageTask.FAILED, SUBMIT_OUTCOME_UNKNOWN)
+        return
     except errors.ProviderError as exc:
         log.warning("image task %s refused: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
         finish(task, ImageTask.FAILED, exc.user_message)
+        return
+    except Exception:
+        log.exception("image task %s: submit failed", task.id)
+        finish(task, ImageTask.FAILED, SUBMIT_OUTCOME_UNKNOWN)
         return
     task.task_id, task.request_id = task_id, request_id
     task.status, task.submitted_at = ImageTask.PENDING, now()
@@ -175,9 +203,10 @@ def follow(task):
     try:
         output, request_id = client.get_task(task.task_id)
     except errors.ProviderError as exc:
-        log.warning("polling image task %s: %s", task.id, exc.__class__.__name__)
-        output, request_id = {}, ""
-    status = output.get("task_status", "")
+        log.warning("polling image task %s: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
+        postpone(task, exc)
+        return
+    status = output["task_status"]
     if status == "SUCCEEDED":
         keep_results(task, output, request_id)
     elif status == "FAILED":
@@ -186,16 +215,26 @@ def follow(task):
         finish(task, ImageTask.CANCELED, gettext("任务已被取消。如需要，请重新提交。"))
     elif status == "UNKNOWN":
         finish(task, ImageTask.EXPIRED, gettext("服务商已查不到这个任务（任务记录只保留 24 小时），结果无法取回。请重新提交。"))
-    elif is_too_old(task):
-        minutes = current_app.config["IMAGE_TASK_TIMEOUT"] // 60
-        finish(task, ImageTask.FAILED, gettext("等待超过 %(minutes)s 分钟仍未完成，已停止查询。请稍后重新提交。", minutes=minutes))
     else:
-        task.polls += 1
         if status in ("PENDING", "RUNNING"):
             task.status = status.lower()
-        task.next_poll_at = now() + poll_delay(task.polls)
-        task.lease_until = lease_end(task.next_poll_at)
-        task.save()
+        postpone(task)
+
+
+def postpone(task, problem=None):
+    """Poll again a little later each time, or give up once the task is too old. `problem`:
+    the error of the poll that just failed, if it did."""
+    if is_too_old(task):
+        if isinstance(problem, errors.UnreadableReply):
+            finish(task, ImageTask.FAILED, POLLS_UNREADABLE)
+            return
+        minutes = current_app.config["IMAGE_TASK_TIMEOUT"] // 60
+        finish(task, ImageTask.FAILED, gettext("等待超过 %(minutes)s 分钟仍未完成，已停止查询。请稍后重新提交。", minutes=minutes))
+        return
+    task.polls += 1
+    task.next_poll_at = now() + poll_delay(task.polls)
+    task.lease_until = lease_end(task.next_poll_at)
+    task.save()
 
 
 def poll_delay(polls):
@@ -209,7 +248,7 @@ def is_too_old(task):
 
 
 def failed_message(output):
-    code, message = output.get("code") or "", output.get("message") or ""
+    code, message = str(output.get("code") or "")[:100], str(output.get("message") or "")[:500]
     known = errors.DASHSCOPE_CODES.get(code)
     if known:
         return known.user_message
@@ -221,12 +260,12 @@ def keep_results(task, output, request_id):
     """Download every result image now: the links expire after 24 hours."""
     problems = []
     for index, result in enumerate(output.get("results") or []):
-        if not result.get("url"):
-            problems.append(result.get("message") or result.get("code") or gettext("未知原因"))
+        if not isinstance(result.get("url"), str) or not result["url"]:
+            problems.append(str(result.get("message") or result.get("code") or gettext("未知原因"))[:500])
             continue
         try:
             data, content_type = download_with_retries(result["url"])
-            save_image(task, index, data, content_type, result.get("actual_prompt", ""), request_id)
+            save_image(task, index, data, content_type, str(result.get("actual_prompt") or ""), request_id)
         except errors.ProviderError as exc:
             log.warning("image %s/%s not kept: %s", task.id, index, exc.__class__.__name__)
             problems.append(exc.user_message)
@@ -236,6 +275,8 @@ def keep_results(task, output, request_id):
 def settle(task, problems):
     """The task's final status from what was kept and what was not."""
     kept = task.images().count()
+    if not kept and not problems:
+        problems = [gettext("服务商说已经画完，却没有给出任何图片。请重新提交。")]
     if not problems:
         finish(task, ImageTask.SUCCEEDED)
     elif kept:
@@ -278,7 +319,11 @@ def paint_with_openrouter(task):
         if not urls:
             problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
     except errors.ProviderError as exc:
+        log.warning("OpenRouter image task %s: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
         problems.append(exc.user_message)
+    except Exception:
+        log.exception("OpenRouter image task %s failed", task.id)
+        problems.append(PAINTING_BROKE)
     settle(task, problems)
 
 
@@ -299,11 +344,7 @@ def images_dir():
 
 def save_image(task, index, data, content_type, actual_prompt, request_id):
     """Write the original bytes as they came and a small WebP thumbnail; record both."""
-    try:
-        picture = PILImage.open(io.BytesIO(data))
-        picture.load()
-    except Exception as exc:
-        raise errors.NotAnImage(exc.__class__.__name__) from None
+    picture = opened_image(data, MAX_SIDE.get(task.provider, max(MAX_SIDE.values())))
     folder = now().strftime("%Y/%m")
     name = f"{task.id}-{index}-{uuid.uuid4().hex[:8]}"
     file = f"{folder}/{name}.{EXTENSIONS[content_type]}"
@@ -320,6 +361,24 @@ def save_image(task, index, data, content_type, actual_prompt, request_id):
                         actual_prompt=actual_prompt, seed=None if task.seed is None else task.seed + index,
                         model=task.model, provider=task.provider, task_id=task.task_id,
                         request_id=request_id)
+
+
+def opened_image(data, max_side):
+    """The decoded picture, refused unless it is an image no larger than `max_side` a side:
+    its size is read from the header, before the pixels are decoded."""
+    try:
+        picture = PILImage.open(io.BytesIO(data))
+    except PILImage.DecompressionBombError:
+        raise errors.ImageTooLarge("over Pillow's pixel limit") from None
+    except Exception as exc:
+        raise errors.NotAnImage(exc.__class__.__name__) from None
+    if max(picture.size) > max_side:
+        raise errors.ImageTooLarge("%sx%s" % picture.size)
+    try:
+        picture.load()
+    except Exception as exc:
+        raise errors.NotAnImage(exc.__class__.__name__) from None
+    return picture
 
 
 def write_file(relative, data):

@@ -115,7 +115,7 @@ def end_generations(app, seconds=10):
     one database object, which the next test points at its own file."""
     app.extensions["generations"].stop_all(seconds)
     for thread in threading.enumerate():
-        if thread.name.startswith("openrouter-image-"):
+        if thread.name.startswith(("openrouter-image-", "import-")):
             thread.join(seconds)
 
 

@@ -39,7 +39,12 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
     results is InternalError.Timeout without url; [cancel] CANCELED after 0.3 s PENDING;
     [unknown] UNKNOWN from the first poll; [slow] PENDING 2 s, RUNNING until 4 s;
     [expired] its links answer 403 OSS XML "Request has expired."; [flaky-download] each
-    link's first GET answers 503; [not-image] its links answer 200 text/html.
+    link's first GET answers 503; [not-image] its links answer 200 text/html; [huge] its
+    links answer a 17 KB PNG that decodes to 12000 x 12000 (a decompression bomb);
+    [poll-html] every poll answers 200 with a gateway's HTML page; [poll-no-output] every
+    poll answers 200 JSON without `output`; [no-results] SUCCEEDED with an empty `results`.
+    Answered 200 but unreadable at submit (the task may or may not exist): [submit-html] an
+    HTML page, [submit-no-output] JSON without `output`.
     Refused at submit (flat native body): [throttle] 429 Throttling.RateQuota every time,
     [throttle-once] the same 429 for the first submit of each prompt text only, [quota] 429
     Throttling.AllocationQuota, [arrears] 400 Arrearage, [moderation] 400
@@ -58,7 +63,9 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   answer, malformed sends a broken JSON body.
   Any other model -> 400 "is not a valid model ID". A last user message containing
   [no-image] gets text only from the image model; [or-moderation] gets the 403 moderation
-  error of or-fault/moderation.
+  error of or-fault/moderation; [or-html] a 200 HTML page (a broken gateway);
+  [or-no-choices] a 200 JSON object without `choices`; [or-huge] a PNG data URL that decodes
+  to 12000 x 12000.
 """
 import base64
 import json
@@ -167,9 +174,17 @@ WAN_THROTTLE = "[throttle]"
 WAN_THROTTLE_ONCE = "[throttle-once]"
 WAN_ARREARS = "[arrears]"
 WAN_QUOTA = "[quota]"
+WAN_HUGE = "[huge]"
+WAN_POLL_HTML = "[poll-html]"
+WAN_POLL_NO_OUTPUT = "[poll-no-output]"
+WAN_NO_RESULTS = "[no-results]"
+WAN_SUBMIT_HTML = "[submit-html]"
+WAN_SUBMIT_NO_OUTPUT = "[submit-no-output]"
+GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 # A task's `marker` is the first of these in its prompt ([slow] also combines with the others).
 WAN_TASK_MARKERS = [WAN_FAIL, WAN_PARTIAL, WAN_CANCEL, WAN_UNKNOWN, WAN_EXPIRED,
-                    WAN_FLAKY_DOWNLOAD, WAN_NOT_IMAGE, WAN_SLOW]
+                    WAN_FLAKY_DOWNLOAD, WAN_NOT_IMAGE, WAN_HUGE, WAN_POLL_HTML, WAN_POLL_NO_OUTPUT,
+                    WAN_NO_RESULTS, WAN_SLOW]
 WAN_RATE_LIMITED = (429, "Throttling.RateQuota",
                     "Requests rate limit exceeded, please try again later.")
 # marker -> (status, code, message) of a refused submit. Account refusals come before the
@@ -206,6 +221,9 @@ OSS_EXPIRED_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 OR_NO_IMAGE = "[no-image]"
 OR_MODERATION = "[or-moderation]"
+OR_HTML = "[or-html]"
+OR_NO_CHOICES = "[or-no-choices]"
+OR_HUGE = "[or-huge]"
 
 OR_PREFIX = "/openrouter/api/v1"
 DASHSCOPE_SSE = "text/event-stream; charset=utf-8"
@@ -275,6 +293,28 @@ def make_png(width=64, height=64, rgb=(0x3B, 0x82, 0xF6)):
 
 
 PNG = make_png()
+
+
+def make_bomb_png(width=12000, height=12000):
+    """A small PNG (one bit per pixel, all zero, deflated) that decodes to width x height."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = bytes(1 + (width + 7) // 8)
+    packer = zlib.compressobj(9)
+    rows = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+            + chunk(b"IEND", b""))
+
+
+_bomb = []
+
+
+def bomb_png():
+    """The decompression bomb, made once (about 60 ms) when first asked for."""
+    if not _bomb:
+        _bomb.append(make_bomb_png())
+    return _bomb[0]
 
 
 # -- DashScope payloads --------------------------------------------------------
@@ -384,6 +424,8 @@ def wan_task_view(task, base_url, now=None):
     failed = 1 if task["marker"] == WAN_PARTIAL else 0
     if failed:
         results[-1] = dict(WAN_RESULT_TIMEOUT)
+    if task["marker"] == WAN_NO_RESULTS:
+        results = []
     output.update(task_status="SUCCEEDED", end_time=task_time(task, task["ends"]),
                   results=results,
                   task_metrics={"TOTAL": task["n"], "SUCCEEDED": task["n"] - failed,
@@ -481,8 +523,8 @@ def wants_image(body, model):
             and OR_NO_IMAGE not in last_user_message(body))
 
 
-def png_data_url():
-    return "data:image/png;base64," + base64.b64encode(PNG).decode()
+def png_data_url(png=None):
+    return "data:image/png;base64," + base64.b64encode(png or PNG).decode()
 
 
 class OpenRouterAnswer:
@@ -539,7 +581,8 @@ class OpenRouterAnswer:
         if self.model == OR_REASONING_MODEL:
             message["reasoning"] = THINKING_TEXT
         if wants_image(self.body, self.model):
-            message["images"] = [{"type": "image_url", "image_url": {"url": png_data_url()}}]
+            png = bomb_png() if OR_HUGE in last_user_message(self.body) else PNG
+            message["images"] = [{"type": "image_url", "image_url": {"url": png_data_url(png)}}]
         if self.model in (OR_FAULT_MIDSTREAM, OR_FAULT_OUTPUT_MODERATION):
             # non-stream errors come as a 200 with an error choice
             message["content"] = self.reply[:4 * PIECE]
@@ -899,6 +942,10 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal:
             status, code, message = refusal
             return self.send_json(status, native_error(code, message))
+        if WAN_SUBMIT_HTML in prompt:
+            return self.send_body(200, GATEWAY_HTML, "text/html")
+        if WAN_SUBMIT_NO_OUTPUT in prompt:
+            return self.send_json(200, {"request_id": new_request_id()})
         marker = wan_marker(prompt)
         task = {"id": str(uuid.uuid4()), "key": self.bearer_key(), "model": body.get("model"),
                 "prompt": prompt, "n": int(parameters.get("n", 4)),
@@ -925,6 +972,10 @@ class _Handler(BaseHTTPRequestHandler):
         if task is None:
             return self.send_json(200, {"request_id": new_request_id(),
                                         "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+        if task["marker"] == WAN_POLL_HTML:
+            return self.send_body(200, GATEWAY_HTML, "text/html")
+        if task["marker"] == WAN_POLL_NO_OUTPUT:
+            return self.send_json(200, {"request_id": new_request_id()})
         self.send_json(200, wan_task_view(task, self.fake.url))
 
     def oss_image(self, task_id, index):
@@ -937,6 +988,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_body(503, b"", "text/plain")
         if marker == WAN_NOT_IMAGE:
             return self.send_body(200, b"<html>oops</html>", "text/html")
+        if marker == WAN_HUGE:
+            return self.send_body(200, bomb_png(), "image/png")
         self.send_body(200, PNG, "image/png")
 
     # -- OpenRouter ------------------------------------------------------------
@@ -972,6 +1025,11 @@ class _Handler(BaseHTTPRequestHandler):
         if model == OR_FAULT_MALFORMED:
             return self.send_body(200, b'{"id":"' + answer.id.encode() + b'","choices":[{"mess',
                                   "application/json", {"X-Generation-Id": answer.id})
+        last = last_user_message(body)
+        if OR_HTML in last:
+            return self.send_body(200, GATEWAY_HTML, "text/html")
+        if OR_NO_CHOICES in last:
+            return self.send_json(200, {"id": answer.id, "object": "chat.completion"})
         self.send_json(200, answer.completion(), {"X-Generation-Id": answer.id})
 
     def openrouter_stream(self, answer):

@@ -1,17 +1,18 @@
-"""Export conversations as Markdown or JSON; import a JSON export back."""
+"""Export conversations as Markdown or JSON; import a JSON export back (in the background)."""
 import io
 import json
 
-from flask import Blueprint, abort, render_template, request, send_file
-from flask_babel import gettext
+from flask import Blueprint, render_template, request, send_file
+from flask_babel import gettext, lazy_gettext
 
-from models import Conversation
+from models import Conversation, ImportJob
 from services import exports
-from views import NUL_REFUSED, alert
+from views import NUL_REFUSED, alert, get_or_404
 
 bp = Blueprint("exports", __name__)
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
+TOO_LARGE = lazy_gettext("文件太大（超过 50 MB）。")
 
 
 def download(text, name, mimetype):
@@ -19,21 +20,18 @@ def download(text, name, mimetype):
                      download_name=name)
 
 
-def conversation_or_404(conversation_id):
-    return Conversation.get_or_none(Conversation.id == conversation_id) or abort(404)
-
-
 @bp.get("/c/<int:conversation_id>/export.md")
 def markdown(conversation_id):
-    conversation = conversation_or_404(conversation_id)
-    return download(exports.to_markdown(conversation), f"{conversation.title}.md", "text/markdown")
+    conversation = get_or_404(Conversation, conversation_id)
+    return download(exports.to_markdown(conversation), exports.file_name(conversation.title, "md"),
+                    "text/markdown")
 
 
 @bp.get("/c/<int:conversation_id>/export.json")
 def one_json(conversation_id):
-    conversation = conversation_or_404(conversation_id)
+    conversation = get_or_404(Conversation, conversation_id)
     return download(json.dumps(exports.to_json([conversation]), ensure_ascii=False, indent=1),
-                    f"{conversation.title}.json", "application/json")
+                    exports.file_name(conversation.title, "json"), "application/json")
 
 
 @bp.get("/export.json")
@@ -45,17 +43,18 @@ def all_json():
 
 @bp.post("/import")
 def import_conversations():
+    """Start the import and answer at once; the answer polls the job until it ends."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return alert(gettext("请选择一个墨言导出的 JSON 文件。"))
     raw = upload.read(MAX_IMPORT_BYTES + 1)
     if len(raw) > MAX_IMPORT_BYTES:
-        return alert(gettext("文件太大（超过 50 MB）。"))
+        return alert(TOO_LARGE)
     if b"\\u0000" in raw or b"\x00" in raw:
         return alert(NUL_REFUSED)
-    try:
-        count = exports.import_json(json.loads(raw.decode("utf-8")))
-    except (UnicodeDecodeError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, exports.NotAnExport) else gettext("文件不是有效的 JSON，没有导入任何内容。")
-        return alert(message)
-    return render_template("partials/import_result.html", count=count)
+    return render_template("partials/import_job.html", job=exports.start_import(raw))
+
+
+@bp.get("/import/<int:job_id>")
+def import_job(job_id):
+    return render_template("partials/import_job.html", job=get_or_404(ImportJob, job_id))
