@@ -136,8 +136,10 @@ class ChatClient:
         if not is_finished:
             raise errors.StreamDropped("stream ended without [DONE]")
 
-    def request(self, method, url, headers=None, **kwargs):
-        """Send with retries for rate limits and busy servers; return a 200 response."""
+    def request(self, method, url, headers=None, is_repeatable=True, **kwargs):
+        """Send with retries for rate limits and busy servers; return a 200 response. A
+        request that is not `is_repeatable` (it creates something billed) is retried only
+        when refused for its rate: a 5xx may come from a gateway after the provider had it."""
         for attempt in range(self.max_retries + 1):
             try:
                 response = self.session.request(method, url, headers={**self.headers(), **(headers or {})},
@@ -151,7 +153,8 @@ class ChatClient:
             response.close()
             log.warning("%s %s answered %s (%s)", self.name, url.rsplit("/", 1)[-1],
                         error.__class__.__name__, error.detail)
-            if not error.is_retryable or attempt == self.max_retries:
+            if (not error.is_retryable or attempt == self.max_retries
+                    or not (is_repeatable or isinstance(error, errors.RateLimited))):
                 raise error
             time.sleep(min(error.retry_after or self.retry_delay * 2 ** attempt, 10))
 

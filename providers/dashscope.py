@@ -45,7 +45,7 @@ class DashScopeClient(ChatClient):
             body["input"]["negative_prompt"] = negative_prompt
         answer = errors.reply_object(self.request(
             "POST", f"{self.native_base}/services/aigc/text2image/image-synthesis",
-            json=body, headers={"X-DashScope-Async": "enable"}))
+            json=body, headers={"X-DashScope-Async": "enable"}, is_repeatable=False))
         output = answer.get("output")
         task_id = output.get("task_id") if isinstance(output, dict) else None
         if not isinstance(task_id, str) or not TASK_ID.match(task_id):

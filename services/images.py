@@ -178,7 +178,7 @@ def submit(task):
         task_id, request_id = client.submit_image_task(
             task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
             task.prompt_extend, task.watermark)
-    except (errors.UnreadableReply, errors.Timeout) as exc:
+    except (errors.UnreadableReply, errors.Timeout, errors.ServerBusy) as exc:
         log.warning("image task %s: submit outcome unknown: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
         finish(task, ImageTask.FAILED, SUBMIT_OUTCOME_UNKNOWN)
         return

@@ -44,7 +44,8 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
     [poll-html] every poll answers 200 with a gateway's HTML page; [poll-no-output] every
     poll answers 200 JSON without `output`; [no-results] SUCCEEDED with an empty `results`.
     Answered 200 but unreadable at submit (the task may or may not exist): [submit-html] an
-    HTML page, [submit-no-output] JSON without `output`.
+    HTML page, [submit-no-output] JSON without `output`; [submit-502] a gateway's 502 page
+    (the task is created all the same, as behind a gateway that timed out).
     Refused at submit (flat native body): [throttle] 429 Throttling.RateQuota every time,
     [throttle-once] the same 429 for the first submit of each prompt text only, [quota] 429
     Throttling.AllocationQuota, [arrears] 400 Arrearage, [moderation] 400
@@ -179,6 +180,7 @@ WAN_POLL_HTML = "[poll-html]"
 WAN_POLL_NO_OUTPUT = "[poll-no-output]"
 WAN_NO_RESULTS = "[no-results]"
 WAN_SUBMIT_HTML = "[submit-html]"
+WAN_SUBMIT_502 = "[submit-502]"
 WAN_SUBMIT_NO_OUTPUT = "[submit-no-output]"
 GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 # A task's `marker` is the first of these in its prompt ([slow] also combines with the others).
@@ -944,6 +946,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(status, native_error(code, message))
         if WAN_SUBMIT_HTML in prompt:
             return self.send_body(200, GATEWAY_HTML, "text/html")
+        if WAN_SUBMIT_502 in prompt:
+            return self.send_body(502, GATEWAY_HTML, "text/html")
         if WAN_SUBMIT_NO_OUTPUT in prompt:
             return self.send_json(200, {"request_id": new_request_id()})
         marker = wan_marker(prompt)

@@ -38,7 +38,7 @@ def last_task():
 # -- 3. replies the image API should never send --------------------------------------------
 
 
-@pytest.mark.parametrize("marker", ["[submit-html]", "[submit-no-output]"])
+@pytest.mark.parametrize("marker", ["[submit-html]", "[submit-no-output]", "[submit-502]"])
 def test_a_submit_answered_with_nonsense_fails_once_and_is_never_sent_again(client, fake, marker):
     response = paint(client, f"一间花店 {marker}")
     assert response.status_code == 200
