@@ -79,8 +79,7 @@ class ChatClient:
 
     def list_models(self):
         """The model ids this key can use, sorted."""
-        response = self.request("GET", f"{self.chat_base}/models")
-        return sorted(m["id"] for m in response.json().get("data", []) if m.get("id"))
+        return model_ids(self.request("GET", f"{self.chat_base}/models"))
 
     def complete(self, model, messages):
         """A short non-streamed answer (titles and the like)."""
@@ -157,6 +156,15 @@ class ChatClient:
                     or not (is_repeatable or isinstance(error, errors.RateLimited))):
                 raise error
             time.sleep(min(error.retry_after or self.retry_delay * 2 ** attempt, 10))
+
+
+def model_ids(response, keep=lambda model: True):
+    """The sorted ids of a /models reply's `data`, skipping entries of any other shape."""
+    data = errors.reply_object(response).get("data")
+    if not isinstance(data, list):
+        raise errors.UnreadableReply("/models without a list")
+    return sorted({model["id"] for model in data if isinstance(model, dict)
+                   and isinstance(model.get("id"), str) and model["id"] and keep(model)})
 
 
 def as_text(value):

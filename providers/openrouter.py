@@ -1,6 +1,6 @@
 """OpenRouter: many vendors' models behind one OpenAI-style API."""
 from providers import errors
-from providers.base import ChatClient
+from providers.base import ChatClient, model_ids
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -22,8 +22,7 @@ class OpenRouterClient(ChatClient):
 
     def list_image_models(self):
         answer = self.request("GET", f"{self.base_url}/models", params={"output_modalities": "image"})
-        return sorted(m["id"] for m in answer.json().get("data", [])
-                      if "image" in (m.get("architecture") or {}).get("output_modalities", []))
+        return model_ids(answer, keep=paints)
 
     def generate_images(self, model, prompt, aspect_ratio=None):
         """Paint with a chat model that outputs images; return (data URLs, generation id)."""
@@ -59,3 +58,10 @@ def image_urls(images):
         if isinstance(url, str) and url.startswith("data:image/"):
             urls.append(url)
     return urls
+
+
+def paints(model):
+    """Whether a /models entry says the model outputs images."""
+    architecture = model.get("architecture")
+    modalities = architecture.get("output_modalities") if isinstance(architecture, dict) else None
+    return isinstance(modalities, list) and "image" in modalities

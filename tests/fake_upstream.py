@@ -10,7 +10,8 @@
 Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
 
 - API key: missing, or containing "wrong" -> 401; containing "arrears" -> DashScope 400
-  Arrearage / OpenRouter 402. OpenRouter's GET /models is public.
+  Arrearage / OpenRouter 402; containing "models-strings" -> DashScope's /models lists
+  plain strings instead of objects. OpenRouter's GET /models is public.
 - Answers: REPLY(last user message), streamed 3 characters at a time.
 - DashScope models: qwen-plus, qwen-max, qwen-turbo, qwen-flash answer normally;
   qwen-slow answers longer, 0.15 s a chunk; qwq-plus always reasons first, qwen3-32b
@@ -770,10 +771,13 @@ class _Handler(BaseHTTPRequestHandler):
     # -- DashScope -------------------------------------------------------------
 
     def dashscope_models(self):
-        if self.compat_key_ok():
-            self.send_json(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 1700000000, "owned_by": "system"}
-                for m in DASHSCOPE_MODELS]})
+        if not self.compat_key_ok():
+            return
+        if "models-strings" in self.bearer_key():  # a list of names instead of objects
+            return self.send_json(200, {"object": "list", "data": DASHSCOPE_MODELS})
+        self.send_json(200, {"object": "list", "data": [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "system"}
+            for m in DASHSCOPE_MODELS]})
 
     def dashscope_chat(self):
         if not self.compat_key_ok():

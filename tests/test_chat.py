@@ -441,24 +441,6 @@ def test_a_thinking_only_model_names_the_conversation_too(client, fake):
     assert message.status == Message.DONE
 
 
-@pytest.mark.parametrize("fault", ["[title-refused]", "[title-malformed]"])
-def test_a_failed_title_call_keeps_the_first_words_and_the_answer_ends(client, fake, fault):
-    message = ask(client, f"你好 {fault}")
-    assert Conversation.get_by_id(message.conversation_id).title == f"你好 {fault}"
-    assert message.status == Message.DONE and message.content == REPLY(f"你好 {fault}")
-
-
-def test_a_title_sent_as_a_list_of_content_parts_is_read(client, fake):
-    message = ask(client, "你好 [title-list]")
-    assert Conversation.get_by_id(message.conversation_id).title == "标题"
-    assert message.status == Message.DONE
-
-
-def test_a_usage_that_is_not_an_object_still_ends_the_answer(client, fake):
-    message = ask(client, "你好", model="fault-usage-junk")
-    assert message.status == Message.DONE and message.total_tokens is None
-
-
 def test_streamed_tokens_are_escaped_so_no_tag_or_htmx_attribute_reaches_the_page(client, fake):
     payload = '<div hx-get="/x" hx-trigger="load">'
     stream = read_stream(client, answer_id(send(client, payload)))
