@@ -27,7 +27,7 @@ def targets(f):
     first_added = first["relay"]["first_token"] - first["direct"]["first_token"]
     weight = sum(size for size, _ in big["weight"].values())
     g = f["gallery"]
-    at500, at1000 = levels[500]["relay"], levels[1000]["relay"]
+    at1000 = levels[1000]["relay"]
     first100 = added(levels, 100, "first_token")
     cpu = {n: levels[n]["relay"]["cpu_per_chunk"] for n in (500, 1000)}
     p99 = {n: added(levels, n, "p99") for n in (100, 500, 1000)}
