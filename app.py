@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import models
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
-from services import access
+from services import access, open_bind
 from services.generation import Generations
 from services.images import Painter
 from views import access as access_views
@@ -24,7 +24,7 @@ def config_from_env():
     data_dir = env("MOYAN_DATA_DIR", "data")
     return {
         "DATA_DIR": data_dir,
-        "DATABASE_URL": access.database_url(os.environ),
+        "DATABASE_URL": open_bind.database_url(os.environ),
         "REDIS_URL": env("REDIS_URL", ""),
         "DASHSCOPE_API_KEY": env("DASHSCOPE_API_KEY", ""),
         "OPENROUTER_API_KEY": env("OPENROUTER_API_KEY", ""),

@@ -17,6 +17,6 @@ access_log_format = '%(p)s %(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 
 def on_starting(server):
     """Refuse to serve a network without a password here, once, before listening: a worker
-    that refused would be started again and again (services/access.py)."""
-    from services.access import check_open_bind_before_start
-    check_open_bind_before_start(os.environ)
+    that refused would be started again and again (services/open_bind.py)."""
+    from services.open_bind import check_before_start
+    check_before_start(os.environ)

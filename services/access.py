@@ -11,19 +11,17 @@ Moyan holds API keys and history and is often reachable from a network, so:
 import datetime
 import hashlib
 import hmac
-import ipaddress
-import os
 import secrets
 import time
 
 from flask import current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext
-from playhouse.db_url import connect
 from werkzeug.exceptions import SecurityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import LoginFailure, LoginSession, Setting, now
+from services.open_bind import is_open_to_network, refusal
 from services.settings import saved_values
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -182,60 +180,9 @@ def failure_delay(failures):
     return min(current_app.config["LOGIN_FAILURE_DELAY"] * 2 ** doublings, MAX_FAILURE_DELAY)
 
 
-def is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def is_open_to_network(config):
-    """Bound to an address other computers reach, and not told that this is fine."""
-    return not is_loopback(config["HOST"]) and not config["ALLOW_OPEN"]
-
-
 def check_open_bind(config):
     """Refuse to serve a network without a password, unless told to."""
     if is_open_to_network(config) and not is_password_set():
         raise SystemExit(refusal(config["HOST"]))
 
 
-def check_open_bind_before_start(environ):
-    """The same check in gunicorn's master, before it listens or starts a worker (a worker
-    that refuses is started again and again). The app does not exist yet, and must not be
-    imported here: requests would come before gevent patches it in the worker."""
-    config = {"HOST": environ.get("MOYAN_HOST", "127.0.0.1"),
-              "ALLOW_OPEN": environ.get("MOYAN_ALLOW_OPEN") == "1"}
-    if not is_open_to_network(config) or environ.get("MOYAN_PASSWORD"):
-        return
-    if not has_saved_password(database_url(environ)):
-        raise SystemExit(refusal(config["HOST"]))
-
-
-def database_url(environ):
-    data_dir = environ.get("MOYAN_DATA_DIR", "data")
-    return environ.get("DATABASE_URL") or f"sqlite:///{os.path.join(data_dir, 'moyan.db')}"
-
-
-def has_saved_password(url):
-    """Whether the database at `url` holds a password saved in the settings; a database
-    not made yet holds none (and is not made here)."""
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        return False
-    database = connect(url, unquote_password=True)
-    try:
-        with database.bind_ctx([Setting]), database.connection_context():
-            return Setting.table_exists() and bool(Setting.get_value("password_hash"))
-    finally:
-        getattr(database, "close_all", database.close)()  # nothing open to share with workers
-
-
-def refusal(host):
-    return (
-        f"墨言拒绝启动：监听地址 {host} 可以被网络上的其他人访问，但还没有设置访问密码。"
-        "请设置环境变量 MOYAN_PASSWORD（或先在本机的「设置」里设置访问密码），"
-        "或确认要开放访问时设置 MOYAN_ALLOW_OPEN=1。\n"
-        f"Moyan refuses to start: {host} is reachable from the network and no access password "
-        "is set. Set MOYAN_PASSWORD, or MOYAN_ALLOW_OPEN=1 to allow open access.")

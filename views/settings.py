@@ -8,7 +8,7 @@ from flask_babel import gettext
 from models import Setting
 from providers.dashscope import REGIONS
 from providers.errors import InvalidKey, ProviderError
-from services import access
+from services import access, open_bind
 from services import settings as provider_settings
 from views import MODEL_ID, alert
 
@@ -118,7 +118,7 @@ def save_password():
 
 @bp.post("/password/delete")
 def delete_password():
-    if access.is_open_to_network(current_app.config):
+    if open_bind.is_open_to_network(current_app.config):
         return render_password(error=gettext(
             "墨言正监听网络地址 %(host)s，取消密码会让网络上的任何人都能使用它，所以没有取消。"
             "要取消密码，请先让墨言只监听本机（MOYAN_HOST=127.0.0.1）并重启。",
