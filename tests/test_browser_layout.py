@@ -81,15 +81,26 @@ def test_pages_fit_and_every_control_is_reachable(browser, live_server, filled, 
     context.close()
 
 
-def test_the_theme_button_switches_and_remembers(page, live_server):
+def test_every_click_on_the_theme_button_changes_the_colours(page, live_server):
     page.goto(live_server.url + "/")
     assert page.evaluate("document.documentElement.dataset.theme") == "system"
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    page.locator("#theme-toggle").click()  # light
-    page.locator("#theme-toggle").click()  # dark
+    button = page.locator("#theme-toggle")
+    button.click()  # the system is light here: the first click shows dark
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     dark_background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert dark_background != background
+    expect(button).to_have_attribute("title", re.compile("深色"))
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
-    expect(page.locator("#theme-toggle")).to_have_attribute("aria-label", re.compile("深色"))
+    expect(button).to_have_attribute("aria-label", re.compile("深色"))
+    button.click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(button).to_have_attribute("aria-label", re.compile("浅色"))
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
+    page.goto(live_server.url + "/settings")
+    expect(page.get_by_label("外观")).to_have_value("light")
+    page.get_by_label("外观").select_option("system")
+    expect(page.locator("html")).to_have_attribute("data-theme", "system")
+    page.reload()
+    expect(button).to_have_attribute("aria-label", re.compile("跟随系统"))
