@@ -50,10 +50,24 @@
       model.placeholder = option.dataset.placeholder;
       model.value = "";
     }
+    if (select.closest("#chat-options")) summarizeOptions(select.form);
     if (select.classList.contains("region-select")) {
       var custom = select.closest("form").querySelector(".custom-base-url");
       custom.classList.toggle("hidden", select.value !== "custom");
     }
+  });
+
+  // The folded options line (on a phone) names the model and says if 深度思考 is on.
+  function summarizeOptions(form) {
+    var provider = form.elements.provider;
+    var model = form.elements.model.value.trim() ||
+      provider.options[provider.selectedIndex].dataset.defaultModel;
+    var thinking = form.elements.thinking;
+    var label = thinking.closest("label").textContent.trim();
+    form.querySelector(".options-summary").textContent = model + (thinking.checked ? " · " + label : "");
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "chat-model") summarizeOptions(event.target.form);
   });
 
   document.addEventListener("click", function (event) {

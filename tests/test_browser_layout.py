@@ -104,3 +104,36 @@ def test_every_click_on_the_theme_button_changes_the_colours(page, live_server):
     expect(page.locator("html")).to_have_attribute("data-theme", "system")
     page.reload()
     expect(button).to_have_attribute("aria-label", re.compile("跟随系统"))
+
+
+TAPPABLE = """(el) => {
+  const r = el.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  return r.left >= 0 && r.right <= window.innerWidth && (hit === el || el.contains(hit));
+}"""
+
+
+def test_on_a_phone_every_main_link_is_on_screen_and_the_chat_options_fold(browser, live_server, filled):
+    context = browser.new_context(viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    for path in (filled["conversation"], "/", "/images", "/gallery", "/usage", "/settings"):
+        page.goto(live_server.url + path)
+        links = page.get_by_role("navigation", name="主导航").get_by_role("link")
+        expect(links).to_have_count(5)
+        for link in links.all():
+            assert link.evaluate(TAPPABLE), (path, link.inner_text())
+        assert page.locator("#theme-toggle").evaluate(TAPPABLE), path
+    page.goto(live_server.url + filled["conversation"])
+    options = page.locator("#chat-options")
+    assert options.bounding_box()["height"] < 50  # one line
+    expect(page.get_by_label("模型")).to_be_hidden()
+    options.get_by_text("对话设置").click()
+    expect(page.get_by_label("模型")).to_be_visible()
+    page.get_by_label("深度思考").check()
+    expect(options.locator(".options-summary")).to_have_text("qwen-plus · 深度思考")
+    page.goto(live_server.url + "/usage")
+    table = page.locator("table").first
+    expect(table.get_by_role("columnheader", name="合计 tokens")).to_be_in_viewport()
+    assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
+    context.close()
+
