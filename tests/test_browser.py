@@ -289,3 +289,31 @@ def test_copy_buttons_copy_the_code_and_the_answer(page, live_server):
     answer(page).locator(".answer-copy").click()
     assert "收到：你好" in page.evaluate("navigator.clipboard.readText()")
     expect(answer(page).locator("pre")).to_have_attribute("data-lang", "python")
+
+
+def test_no_page_or_action_logs_a_console_error(page, live_server):
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    open_chat(page, live_server)
+    ask(page, "第一段")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    page.goto(live_server.url + "/")
+    ask(page, "第二段")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    first = page.locator("#conversation-list li").last
+    first.locator("a").click()
+    expect(first.locator("a")).to_have_attribute("aria-current", "page")
+    expect(page.locator("#messages")).to_contain_text("第一段")
+    page.locator("#theme-toggle").click()
+    for path in ("/images", "/gallery", "/usage", "/settings"):
+        page.goto(live_server.url + path)
+        expect(page.locator("main")).to_be_visible()
+    page.get_by_label("新对话默认使用").select_option("openrouter")
+    expect(page.locator("#settings-general").get_by_role("status")).to_be_visible()
+    section = page.locator("#settings-dashscope")
+    section.get_by_label("API Key").fill("sk-fake9999console8888key7777wxyz")
+    section.get_by_role("button", name="保存").click()
+    expect(section.get_by_role("status").first).to_contain_text("已保存")
+    assert errors == []
+
