@@ -213,6 +213,10 @@
     button.title = label;
     var select = document.getElementById("theme-select");
     if (select) select.value = theme;
+    var colours = {light: "#ffffff", dark: "#23201e"};  // the header's, as in templates/base.html
+    document.querySelectorAll("meta[name=theme-color]").forEach(function (meta) {
+      meta.content = colours[theme === "system" ? meta.dataset.scheme : theme];
+    });
   }
   document.addEventListener("click", function (event) {
     if (event.target.closest("#theme-toggle")) setTheme(shownTheme() === "dark" ? "light" : "dark");

@@ -137,3 +137,21 @@ def test_on_a_phone_every_main_link_is_on_screen_and_the_chat_options_fold(brows
     assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
     context.close()
 
+
+def test_moyan_can_be_added_to_a_home_screen_and_opens_full_screen(page, live_server):
+    page.goto(live_server.url + "/")
+    manifest_url = page.locator("link[rel=manifest]").evaluate("link => link.href")
+    manifest = page.request.get(manifest_url).json()
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "/"
+    sizes = {icon["sizes"] for icon in manifest["icons"]}
+    assert {"any", "192x192", "512x512"} <= sizes
+    for icon in manifest["icons"]:
+        response = page.request.get(live_server.url + icon["src"])
+        assert response.ok and response.headers["content-type"].startswith(icon["type"])
+    schemes = page.locator("meta[name=theme-color]").evaluate_all("metas => metas.map(m => m.media)")
+    assert schemes == ["(prefers-color-scheme: light)", "(prefers-color-scheme: dark)"]
+    page.locator("#theme-toggle").click()  # dark: the browser's bar follows the header
+    header = page.locator("header").evaluate("h => getComputedStyle(h).backgroundColor")
+    bar = page.locator("meta[name=theme-color]").first.get_attribute("content")
+    assert bar == "#23201e" and header != "rgb(255, 255, 255)"
+
