@@ -13,3 +13,16 @@ graceful_timeout = 2
 control_socket_disable = True  # one per user by default: two Moyans on one host would share it
 accesslog = "-"
 access_log_format = '%(p)s %(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+
+def when_ready(server):
+    """Say where to open Moyan once it listens: gunicorn's own log names only the socket."""
+    from services.access import is_loopback
+    host, port = bind.rsplit(":", 1)
+    is_wildcard = host.strip("[]") in ("0.0.0.0", "::")
+    url = f"http://{'127.0.0.1' if is_wildcard else host}:{port}"
+    line = f"墨言已就绪，请在浏览器打开 {url}　Moyan is ready: open {url}"
+    if not is_loopback(host):
+        line += ("\n其他设备也能打开它（用这台机器的地址），由访问密码保护。"
+                 "　Other devices can open it too (at this machine's address); a password protects it.")
+    print(line, flush=True)
