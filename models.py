@@ -1,6 +1,7 @@
 """The database: settings, conversations and messages, and schema upgrades."""
 import datetime
 import os
+import uuid
 from contextlib import contextmanager
 
 from flask_babel import gettext
@@ -145,6 +146,8 @@ class Conversation(BaseModel):
     is_pinned = BooleanField(default=False)
     created_at = DateTimeField(default=now)
     updated_at = DateTimeField(default=now, index=True)
+    # Stays with the conversation through export and import: importing it again finds it.
+    export_id = CharField(default=lambda: uuid.uuid4().hex, unique=True)
 
     class Meta:
         # The sidebar's order: pinned first, then newest (walked backwards, no sort).
@@ -392,8 +395,16 @@ def add_image_task_lease():
             migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
+def add_conversation_export_id():
+    migrate(migrator().add_column("conversation", "export_id", CharField(default="")))
+    for row in Conversation.select(Conversation.id).tuples():
+        Conversation.update(export_id=uuid.uuid4().hex).where(Conversation.id == row[0]).execute()
+    migrate(migrator().add_index("conversation", ("export_id",), unique=True))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease]
+MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
+              add_conversation_export_id]
 
 
 def migrator():

@@ -8,7 +8,7 @@ from models import Conversation, Message, db
 FORMAT = "moyan.conversations"
 VERSION = 1
 CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
-                       "created_at", "updated_at")
+                       "created_at", "updated_at", "export_id")
 MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
                   "prompt_tokens", "completion_tokens", "total_tokens", "created_at")
 ROLES = {"user", "assistant"}
@@ -49,16 +49,41 @@ class NotAnExport(ValueError):
 
 
 def import_json(data):
-    """Create the conversations in `data` (an export); return how many."""
+    """Create the conversations in `data` (an export); one already here (the same export id)
+    is updated if the file's copy is newer, else skipped. Return how many of each."""
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("conversations"), list):
         raise NotAnExport(gettext("这不是墨言导出的对话文件（JSON）。"))
     conversations = [checked_conversation(c) for c in data["conversations"]]
+    counts = {"added": 0, "updated": 0, "skipped": 0}
     with db.atomic():
         for fields, messages in conversations:
-            conversation = Conversation.create(**fields)
-            for message in messages:
-                Message.create(conversation=conversation, **message)
-    return len(conversations)
+            counts[import_conversation(fields, messages)] += 1
+    return counts
+
+
+def existing_conversation(export_id):
+    """The conversation an export calls `export_id`, if it is here (imported or exported before)."""
+    return Conversation.get_or_none(Conversation.export_id == export_id) if export_id else None
+
+
+def import_conversation(fields, messages):
+    """Save one checked conversation; say whether it was "added", "updated" or "skipped"."""
+    existing = existing_conversation(fields.get("export_id"))
+    if existing is None:
+        conversation = Conversation.create(**fields)
+    elif is_newer(fields.get("updated_at"), existing.updated_at):
+        Message.delete().where(Message.conversation == existing).execute()
+        Conversation.update(**fields).where(Conversation.id == existing.id).execute()
+        conversation = existing
+    else:
+        return "skipped"
+    for message in messages:
+        Message.create(conversation=conversation, **message)
+    return "added" if existing is None else "updated"
+
+
+def is_newer(imported, saved):
+    return imported is not None and imported.replace(tzinfo=None) > saved.replace(tzinfo=None)
 
 
 def checked_conversation(data):
@@ -85,7 +110,7 @@ def parsed(name, value):
             return int(value)
         if name in ("thinking", "is_pinned"):
             return bool(value)
-        if not isinstance(value, str) or len(value) > 1_000_000:
+        if not isinstance(value, str) or len(value) > (64 if name == "export_id" else 1_000_000):
             raise ValueError(name)
         return value
     except (TypeError, ValueError):

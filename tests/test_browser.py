@@ -317,3 +317,17 @@ def test_no_page_or_action_logs_a_console_error(page, live_server):
     expect(section.get_by_role("status").first).to_contain_text("已保存")
     assert errors == []
 
+
+def test_importing_an_export_twice_says_it_was_skipped(page, live_server):
+    open_chat(page, live_server)
+    ask(page, "要导出的对话")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    exported = page.request.get(live_server.url + "/export.json").body()
+    page.goto(live_server.url + "/settings")
+    page.get_by_label("导入对话").set_input_files(
+        {"name": "all.json", "mimeType": "application/json", "buffer": exported})
+    page.get_by_role("button", name="导入", exact=True).click()
+    expect(page.locator("#import-result")).to_contain_text("1 段对话已经在这里，跳过了")
+    page.goto(live_server.url + "/")
+    expect(page.locator("#conversation-list li")).to_have_count(1)
+

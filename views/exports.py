@@ -54,8 +54,8 @@ def import_conversations():
     if b"\\u0000" in raw or b"\x00" in raw:
         return alert(NUL_REFUSED)
     try:
-        count = exports.import_json(json.loads(raw.decode("utf-8")))
+        counts = exports.import_json(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
         message = str(exc) if isinstance(exc, exports.NotAnExport) else gettext("文件不是有效的 JSON，没有导入任何内容。")
         return alert(message)
-    return render_template("partials/import_result.html", count=count)
+    return render_template("partials/import_result.html", **counts)
