@@ -118,13 +118,16 @@ TAPPABLE = """(el) => {
 def test_on_a_phone_every_main_link_is_on_screen_and_the_chat_options_fold(browser, live_server, filled):
     context = browser.new_context(viewport={"width": 375, "height": 812})
     page = context.new_page()
-    for path in (filled["conversation"], "/", "/images", "/gallery", "/usage", "/settings"):
-        page.goto(live_server.url + path)
-        links = page.get_by_role("navigation", name="主导航").get_by_role("link")
-        expect(links).to_have_count(5)
-        for link in links.all():
-            assert link.evaluate(TAPPABLE), (path, link.inner_text())
-        assert page.locator("#theme-toggle").evaluate(TAPPABLE), path
+    for language in ("en", "zh"):  # English names are the longer ones
+        context.add_cookies([{"name": "lang", "value": language, "url": live_server.url}])
+        for path in (filled["conversation"], "/", "/images", "/gallery", "/usage", "/settings"):
+            page.goto(live_server.url + path)
+            links = page.locator("header nav a")
+            expect(links).to_have_count(5)
+            for link in links.all():
+                assert link.evaluate(TAPPABLE), (language, path, link.inner_text())
+            assert page.locator("#theme-toggle").evaluate(TAPPABLE), (language, path)
+    expect(page.locator("#settings-appearance").get_by_role("link", name="English")).to_be_visible()
     page.goto(live_server.url + filled["conversation"])
     options = page.locator("#chat-options")
     assert options.bounding_box()["height"] < 50  # one line
