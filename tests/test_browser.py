@@ -241,25 +241,28 @@ def test_editing_an_early_message_asks_before_replacing_the_later_turns(page, li
     expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问")
     ask(page, "第二问")
     expect(answer(page).locator(".markdown")).to_contain_text("收到：第二问")
+    asked, answers = [], ["dismiss"]
+    page.on("dialog", lambda dialog: (asked.append(dialog.message),
+                                      dialog.accept() if answers.pop(0) == "accept" else dialog.dismiss()))
     first = page.locator("article:not(.answer)").first
     first.get_by_role("button", name="编辑").click()
+    first.get_by_role("button", name="取消").click()  # cancelling asks nothing
+    expect(first.get_by_role("button", name="编辑")).to_be_visible()
+    first.get_by_role("button", name="编辑").click()
     first.get_by_label("修改消息").fill("第一问（改）")
-    messages = []
-    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.dismiss()))
     first.get_by_role("button", name="保存并重新发送").click()
     expect(page.get_by_text("收到：第二问")).to_be_visible()  # dismissed: nothing replaced
-    assert "1 轮对话会被删除" in messages[0]
-    page.once("dialog", lambda dialog: dialog.accept())
+    assert len(asked) == 1 and "1 轮对话会被删除" in asked[0]
+    answers.append("accept")
     first.get_by_role("button", name="保存并重新发送").click()
     expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问（改）")
     expect(page.get_by_text("第二问")).to_have_count(0)
-    last = page.locator("article:not(.answer)").last
-    last.get_by_role("button", name="编辑").click()
-    last.get_by_label("修改消息").fill("第一问（再改）")
-    page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.dismiss()))  # none expected
-    last.get_by_role("button", name="保存并重新发送").click()
+    first = page.locator("article:not(.answer)").first
+    first.get_by_role("button", name="编辑").click()
+    first.get_by_label("修改消息").fill("第一问（再改）")
+    first.get_by_role("button", name="保存并重新发送").click()  # the last question: nothing to ask
     expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问（再改）")
-    assert len(messages) == 1
+    assert len(asked) == 2
 
 
 def test_keyboard_shortcuts_stop_search_and_start_a_new_chat(page, live_server):
