@@ -241,19 +241,20 @@
   ["DOMContentLoaded", "popstate", "htmx:load", "htmx:afterSettle", "htmx:pushedIntoHistory",
    "htmx:historyRestore"].forEach(function (name) { document.addEventListener(name, markCurrent); });
 
-  // A conversation's menu closes on a click elsewhere, on Esc, and once an action is chosen.
+  // A conversation's menu, and the options sheet on a phone, close on a click elsewhere and on Esc.
+  var MENUS = ".conversation-menu, .options-sheet";
   function closeMenus(except) {
-    document.querySelectorAll(".conversation-menu[open]").forEach(function (menu) {
+    document.querySelectorAll(".conversation-menu[open], .options-sheet[open]").forEach(function (menu) {
       if (menu !== except) menu.open = false;
     });
   }
   document.addEventListener("click", function (event) {
-    closeMenus(event.target.closest("summary") ? event.target.closest(".conversation-menu") : null);
+    closeMenus(event.target.closest(MENUS));
     var rename = event.target.closest(".rename-button");
     if (rename) startRename(rename.closest("li"));
   });
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && document.querySelector(".conversation-menu[open]")) closeMenus(null);
+    if (event.key === "Escape") closeMenus(null);
   });
 
   // Rename in place: the title becomes a box holding it; Enter saves, Esc or leaving cancels.
@@ -268,6 +269,7 @@
     box.className = "rename-input mx-1 my-0.5 min-w-0 flex-1 rounded-md border border-teal-600 bg-white px-2 py-1 text-base md:text-sm";
     box.setAttribute("aria-label", document.body.dataset.renameLabel);
     link.hidden = true;
+    menu.open = false;
     menu.hidden = true;
     link.after(box);
     box.focus();

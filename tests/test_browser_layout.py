@@ -136,6 +136,8 @@ def test_on_a_phone_every_main_link_is_on_screen_and_the_chat_options_fold(brows
     expect(page.get_by_label("模型")).to_be_visible()
     page.get_by_label("深度思考").check()
     expect(options.locator(".options-summary")).to_have_text("qwen-plus · 深度思考")
+    page.mouse.click(180, 600)  # a tap outside (on the messages) closes the sheet
+    expect(page.get_by_label("模型")).to_be_hidden()
     page.goto(live_server.url + "/usage")
     table = page.locator("table").first
     expect(table.get_by_role("columnheader", name="合计 tokens")).to_be_in_viewport()
