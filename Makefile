@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run install test bench css translations lock chromium servers backup restore move-to-postgresql
+.PHONY: run install test bench css translations lock screenshots chromium servers backup restore move-to-postgresql
 
 run: install
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
@@ -29,6 +29,11 @@ bench: $(VENV)/.bench $(CATALOGUES) chromium
 css: $(VENV)/.dev
 	$(BIN)/python static/src/pygments_css.py > static/src/pygments.css
 	$(BIN)/tailwindcss -i static/src/app.css -o static/app.css --minify
+
+# The README's screenshots (docs/screenshots/*.png), taken by the layout test; `make test`
+# leaves them alone.
+screenshots: $(VENV)/.dev $(CATALOGUES) chromium
+	MOYAN_SCREENSHOTS=1 $(BIN)/python -m pytest -n 0 -q tests/test_browser_layout.py -k test_pages_fit
 
 # After adding or changing a user-visible string: re-extract it and update the English
 # catalogue, then write the new translations into translations/en/LC_MESSAGES/messages.po.

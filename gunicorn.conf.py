@@ -20,3 +20,16 @@ def on_starting(server):
     that refused would be started again and again (services/open_bind.py)."""
     from services.open_bind import check_before_start
     check_before_start(os.environ)
+
+
+def when_ready(server):
+    """Say where to open Moyan once it listens: gunicorn's own log names only the socket."""
+    from services.open_bind import is_loopback
+    host, port = bind.rsplit(":", 1)
+    is_wildcard = host.strip("[]") in ("0.0.0.0", "::")
+    url = f"http://{'127.0.0.1' if is_wildcard else host}:{port}"
+    line = f"墨言已就绪，请在浏览器打开 {url}　Moyan is ready: open {url}"
+    if not is_loopback(host):
+        line += ("\n其他设备也能打开它（用这台机器的地址），由访问密码保护。"
+                 "　Other devices can open it too (at this machine's address); a password protects it.")
+    print(line, flush=True)

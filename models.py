@@ -1,6 +1,7 @@
 """The database: settings, conversations and messages, and schema upgrades."""
 import datetime
 import os
+import uuid
 from contextlib import contextmanager
 
 from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField,
@@ -152,6 +153,8 @@ class Conversation(BaseModel):
     is_pinned = BooleanField(default=False)
     created_at = DateTimeField(default=now)
     updated_at = DateTimeField(default=now, index=True)
+    # Stays with the conversation through export and import: importing it again finds it.
+    export_id = CharField(default=lambda: uuid.uuid4().hex, unique=True)
 
     class Meta:
         # The sidebar's order: pinned first, then newest (walked backwards, no sort).
@@ -229,6 +232,11 @@ class Message(BaseModel):
             return cls.content.contains(query)
         phrase = '"' + query.replace('"', '""') + '"'
         return cls.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", [phrase]))
+
+    def later_turns(self):
+        """How many questions came after this one (editing it replaces them)."""
+        return (Message.select().where((Message.conversation == self.conversation_id)
+                                       & (Message.id > self.id) & (Message.role == "user")).count())
 
     @classmethod
     def history_before(cls, message):
@@ -385,7 +393,9 @@ class ImportJob(BaseModel):
     status = CharField(default=READING)
     messages_total = IntegerField(default=0)
     messages_done = IntegerField(default=0)
-    conversations = IntegerField(default=0)
+    conversations = IntegerField(default=0)  # added
+    updated = IntegerField(default=0)  # already here, replaced by the file's newer copy
+    skipped = IntegerField(default=0)  # already here, as new as the file's copy
     error = TextField(default="")
     created_at = DateTimeField(default=now)
     updated_at = DateTimeField(default=now)
@@ -439,9 +449,16 @@ def add_image_task_lease():
             migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
+def add_conversation_export_id():
+    migrate(migrator().add_column("conversation", "export_id", CharField(default="")))
+    for row in Conversation.select(Conversation.id).tuples():
+        Conversation.update(export_id=uuid.uuid4().hex).where(Conversation.id == row[0]).execute()
+    migrate(migrator().add_index("conversation", ("export_id",), unique=True))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html]
+              add_message_content_html, add_conversation_export_id]
 
 
 def migrator():

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 
 from flask import current_app
 from flask_babel import force_locale, get_locale, gettext, lazy_gettext
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 FORMAT = "moyan.conversations"
 VERSION = 1
 CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
-                       "created_at", "updated_at")
+                       "created_at", "updated_at", "export_id")
 MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
                   "prompt_tokens", "completion_tokens", "total_tokens", "created_at")
 ROLES = {"user", "assistant"}
@@ -161,10 +162,19 @@ def write(job, conversations, pause):
     was written, so an import is whole or nothing."""
     job.status, job.messages_total = ImportJob.WRITING, sum(len(m) for _, m in conversations)
     job.save()
-    created = []
+    created, replaced = [], []  # new rows; (old row, its new copy, export id) to swap at the end
     try:
         for fields, messages in conversations:
+            existing = existing_conversation(fields.get("export_id"))
+            if existing is not None and not is_newer(fields.get("updated_at"), existing.updated_at):
+                job.skipped += 1  # already here, as new as the file's copy
+                job.messages_total -= len(messages)
+                continue
+            if existing is not None:  # the file's copy is newer: written beside it, swapped at the end
+                fields = {**fields, "export_id": uuid.uuid4().hex}
             created.append(Conversation.create(**fields).id)
+            if existing is not None:
+                replaced.append((existing.id, created[-1], existing.export_id))
             pause()
             for start in range(0, len(messages), BATCH):
                 rows = messages[start:start + BATCH]
@@ -174,10 +184,13 @@ def write(job, conversations, pause):
                     job.updated_at = now()
                     job.save(only=[ImportJob.messages_done, ImportJob.updated_at])
                 pause()
+        remove([old for old, _, _ in replaced], pause)
+        for _, new, export_id in replaced:
+            Conversation.update(export_id=export_id).where(Conversation.id == new).execute()
     except Exception:
         remove(created, pause)
         raise
-    job.conversations = len(conversations)
+    job.conversations, job.updated = len(created) - len(replaced), len(replaced)
     end(job, ImportJob.DONE)
 
 
@@ -302,6 +315,15 @@ def read_conversation(pieces, pause):
     return checked_conversation(data), messages
 
 
+def existing_conversation(export_id):
+    """The conversation an export calls `export_id`, if it is here (imported or exported before)."""
+    return Conversation.get_or_none(Conversation.export_id == export_id) if export_id else None
+
+
+def is_newer(imported, saved):
+    return imported is not None and imported.replace(tzinfo=None) > saved.replace(tzinfo=None)
+
+
 def checked_conversation(data):
     fields = {name: parsed(name, data[name]) for name in CONVERSATION_FIELDS if data.get(name) is not None}
     if "title" in fields:
@@ -347,7 +369,7 @@ def parsed(name, value):
             return value
         if name in ("thinking", "is_pinned"):
             return bool(value)
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
+        if not isinstance(value, str) or len(value) > (64 if name == "export_id" else MAX_TEXT):
             raise ValueError(name)
         return value
     except (TypeError, ValueError, OverflowError):

@@ -50,10 +50,24 @@
       model.placeholder = option.dataset.placeholder;
       model.value = "";
     }
+    if (select.closest("#chat-options")) summarizeOptions(select.form);
     if (select.classList.contains("region-select")) {
       var custom = select.closest("form").querySelector(".custom-base-url");
       custom.classList.toggle("hidden", select.value !== "custom");
     }
+  });
+
+  // The folded options line (on a phone) names the model and says if 深度思考 is on.
+  function summarizeOptions(form) {
+    var provider = form.elements.provider;
+    var model = form.elements.model.value.trim() ||
+      provider.options[provider.selectedIndex].dataset.defaultModel;
+    var thinking = form.elements.thinking;
+    var label = thinking.closest("label").textContent.trim();
+    form.querySelector(".options-summary").textContent = model + (thinking.checked ? " · " + label : "");
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "chat-model") summarizeOptions(event.target.form);
   });
 
   document.addEventListener("click", function (event) {
@@ -73,7 +87,8 @@
     document.getElementById("sidebar-backdrop").classList.toggle("hidden", !isOpen);
     var toggle = document.getElementById("sidebar-toggle");
     toggle.setAttribute("aria-expanded", String(isOpen));
-    toggle.textContent = isOpen ? "✕" : "☰";
+    toggle.querySelector(".drawer-closed").classList.toggle("hidden", isOpen);
+    toggle.querySelector(".drawer-open").classList.toggle("hidden", !isOpen);
   }
   document.addEventListener("click", function (event) {
     if (event.target.id === "sidebar-backdrop") setDrawer(false);
@@ -127,6 +142,7 @@
   document.addEventListener("keydown", function (event) {
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
       event.preventDefault();
+      sessionStorage.setItem("focusComposer", "1");  // the new page focuses its message box
       window.location.href = "/";
     } else if (event.key === "Escape") {
       var stop = document.querySelector("article[aria-busy=true] .stop-button");
@@ -138,6 +154,12 @@
         search.focus();
       }
     }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("message-text");
+    if (sessionStorage.getItem("focusComposer") && box) box.focus();
+    sessionStorage.removeItem("focusComposer");
   });
 
   // A copy button on each code block, added to answers as they appear.
@@ -173,18 +195,111 @@
 (function () {
   "use strict";
 
-  // The theme button cycles system → light → dark; the choice is kept in a cookie so the
-  // server renders the page in it next time (no flash of the other theme).
-  var ORDER = ["system", "light", "dark"];
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest("#theme-toggle");
-    if (!button) return;
-    var root = document.documentElement;
-    var next = ORDER[(ORDER.indexOf(root.dataset.theme) + 1) % ORDER.length];
-    root.dataset.theme = next;
-    document.cookie = "theme=" + next + "; path=/; max-age=31536000; SameSite=Lax";
-    var label = button.dataset["label" + next[0].toUpperCase() + next.slice(1)];
+  // The theme button switches between light and dark, so every click changes what one sees
+  // (from "follow the system" it goes to the opposite of what the system shows); the settings
+  // page offers "follow the system" again. The choice is kept in a cookie so the server renders
+  // the page in it next time (no flash of the other theme).
+  function shownTheme() {
+    var theme = document.documentElement.dataset.theme;
+    if (theme !== "system") return theme;
+    return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+  function setTheme(theme) {
+    document.documentElement.dataset.theme = theme;
+    document.cookie = "theme=" + theme + "; path=/; max-age=31536000; SameSite=Lax";
+    var button = document.getElementById("theme-toggle");
+    var label = button.dataset["label" + theme[0].toUpperCase() + theme.slice(1)];
     button.setAttribute("aria-label", label);
     button.title = label;
+    var select = document.getElementById("theme-select");
+    if (select) select.value = theme;
+    var colours = {light: "#ffffff", dark: "#23201e"};  // the header's, as in templates/base.html
+    document.querySelectorAll("meta[name=theme-color]").forEach(function (meta) {
+      meta.content = colours[theme === "system" ? meta.dataset.scheme : theme];
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("#theme-toggle")) setTheme(shownTheme() === "dark" ? "light" : "dark");
   });
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "theme-select") setTheme(event.target.value);
+  });
+})();
+
+(function () {
+  "use strict";
+
+  // The open conversation is marked in the sidebar, from the address: clicking one swaps only
+  // #chat-pane, and a new chat, a renamed item or a history step change what is open.
+  function markCurrent() {
+    var open = window.location.pathname;
+    document.querySelectorAll(".conversation-link").forEach(function (link) {
+      if (link.getAttribute("href") === open) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    });
+  }
+  ["DOMContentLoaded", "popstate", "htmx:load", "htmx:afterSettle", "htmx:pushedIntoHistory",
+   "htmx:historyRestore"].forEach(function (name) { document.addEventListener(name, markCurrent); });
+
+  // A conversation's menu, and the options sheet on a phone, close on a click elsewhere and on Esc.
+  var MENUS = ".conversation-menu, .options-sheet";
+  function closeMenus(except) {
+    document.querySelectorAll(".conversation-menu[open], .options-sheet[open]").forEach(function (menu) {
+      if (menu !== except) menu.open = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest(MENUS));
+    var rename = event.target.closest(".rename-button");
+    if (rename) startRename(rename.closest("li"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeMenus(null);
+  });
+
+  // Rename in place: the title becomes a box holding it; Enter saves, Esc or leaving cancels.
+  function startRename(item) {
+    var link = item.querySelector(".conversation-link");
+    var menu = item.querySelector(".conversation-menu");
+    var box = document.createElement("input");
+    box.name = "title";
+    box.value = item.dataset.title;
+    box.maxLength = 100;
+    box.enterKeyHint = "done";
+    box.className = "rename-input mx-1 my-0.5 min-w-0 flex-1 rounded-md border border-teal-600 bg-white px-2 py-1 text-base md:text-sm";
+    box.setAttribute("aria-label", document.body.dataset.renameLabel);
+    link.hidden = true;
+    menu.open = false;
+    menu.hidden = true;
+    link.after(box);
+    box.focus();
+    box.select();
+    box.scrollLeft = 0;  // show the title's start, not the end that select() scrolled to
+    var isDone = false;
+    function finish(save) {
+      if (isDone) return;
+      isDone = true;
+      var title = box.value.trim();
+      if (save && title && title !== item.dataset.title) {
+        // The saved item replaces this one; if saving fails (an alert says why), undo.
+        htmx.ajax("POST", item.dataset.renameUrl,
+                  {source: box, target: item, swap: "outerHTML", values: {title: title}})
+          .then(function () { if (box.isConnected) restore(); });
+        return;
+      }
+      restore();
+    }
+    function restore() {
+      box.remove();
+      link.hidden = false;
+      menu.hidden = false;
+      link.focus();
+    }
+    box.addEventListener("keydown", function (event) {
+      if (event.isComposing) return;
+      if (event.key === "Enter") { event.preventDefault(); finish(true); }
+      if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); finish(false); }
+    });
+    box.addEventListener("blur", function () { finish(false); });
+  }
 })();

@@ -62,14 +62,14 @@ def path_id(value):
     return quote(str(value), safe="%")
 
 
-def request(client, fake, method, url, body=None, headers=None):
+def request(client, fake, method, url, body=None):
     """Send one request and check the properties; return the response."""
     before, calls = dump(), len(fake.requests)
     kind, data = body or ("form", {})
     options = {"json": data} if kind == "json" else {"data": data}
     if kind == "bytes":
         options["content_type"] = "application/x-www-form-urlencoded"
-    response = client.open(url, method=method, headers={**HX, **(headers or {})}, **options)
+    response = client.open(url, method=method, headers=HX, **options)
     end_generations(client.application)
     assert response.status_code < 500, (method, url, body)
     if 400 <= response.status_code < 500:
@@ -121,12 +121,9 @@ def test_form_endpoints_survive_any_form(client, fake, rows, url, fields):
 ])
 def test_conversation_endpoints_survive_any_id_and_form(client, fake, rows, action, fields):
     @BOUNDED
-    @given(conversation_id=IDS, form=forms(*fields),
-           prompt=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=120),
-           is_encoded=st.booleans())
-    def run(conversation_id, form, prompt, is_encoded):
-        headers = {"HX-Prompt": prompt, "HX-Prompt-URI-AutoEncoded": str(is_encoded).lower()}
-        request(client, fake, "POST", f"/c/{path_id(conversation_id)}/{action}", ("form", form), headers)
+    @given(conversation_id=IDS, form=forms(*fields))
+    def run(conversation_id, form):
+        request(client, fake, "POST", f"/c/{path_id(conversation_id)}/{action}", ("form", form))
 
     run()
 

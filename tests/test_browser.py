@@ -5,8 +5,9 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-from conftest import answer_calls
+from conftest import answer_calls, live_db
 from fake_upstream import REPLY
+from models import Conversation
 
 pytestmark = pytest.mark.browser
 
@@ -163,8 +164,12 @@ def test_rename_search_and_delete_in_the_sidebar(page, live_server):
     items = page.locator("#conversation-list li")
     expect(items).to_have_count(2)
     expect(items.first).to_contain_text("关于天气")
-    page.once("dialog", lambda dialog: dialog.accept("天气闲聊"))
-    page.get_by_role("button", name="重命名「收到：关于天气」").click()
+    items.first.get_by_label("「收到：关于天气」的操作").click()
+    items.first.get_by_role("button", name="重命名「收到：关于天气」").click()
+    box = items.first.get_by_role("textbox", name="新的标题")
+    expect(box).to_have_value("收到：关于天气")
+    box.fill("天气闲聊")
+    box.press("Enter")
     expect(items.first).to_contain_text("天气闲聊")
     page.get_by_label("搜索对话").fill("花店")
     expect(items).to_have_count(1)
@@ -172,8 +177,91 @@ def test_rename_search_and_delete_in_the_sidebar(page, live_server):
     page.get_by_label("搜索对话").fill("")
     expect(items).to_have_count(2)
     page.once("dialog", lambda dialog: dialog.accept())
+    items.last.get_by_label("「收到：关于花店」的操作").click()
     page.get_by_role("button", name="删除「收到：关于花店」").click()
     expect(items).to_have_count(1)
+
+
+def test_the_sidebar_gives_titles_the_row_and_marks_the_open_conversation(page, live_server):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    with live_db(page, live_server):
+        first = Conversation.create(title="一个相当长的对话标题，足够占满侧栏的一整行")
+        second = Conversation.create(title="第二个对话")
+    page.goto(f"{live_server.url}/c/{first.id}")
+    link = page.locator(f"#conv-{first.id} a")
+    expect(link).to_have_attribute("aria-current", "page")
+    row = page.locator(f"#conv-{first.id}").bounding_box()
+    assert link.bounding_box()["width"] > row["width"] - 20  # no room kept for hidden buttons
+    page.locator(f"#conv-{second.id} a").click()
+    expect(page.locator(f"#conv-{second.id} a")).to_have_attribute("aria-current", "page")
+    expect(link).not_to_have_attribute("aria-current", "page")
+    current = page.locator(f"#conv-{second.id}").evaluate("li => getComputedStyle(li).backgroundColor")
+    other = page.locator(f"#conv-{first.id}").evaluate("li => getComputedStyle(li).backgroundColor")
+    assert current != other
+    page.go_back()
+    expect(link).to_have_attribute("aria-current", "page")
+
+
+def test_renaming_in_place_is_prefilled_and_esc_cancels(page, live_server):
+    with live_db(page, live_server):
+        conversation = Conversation.create(title="旧标题")
+    page.goto(live_server.url + "/")
+    item = page.locator(f"#conv-{conversation.id}")
+    item.get_by_label("「旧标题」的操作").click()
+    item.get_by_role("button", name="重命名「旧标题」").click()
+    box = item.get_by_role("textbox", name="新的标题")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("旧标题")
+    box.fill("不要这个")
+    box.press("Escape")
+    expect(box).to_have_count(0)
+    expect(item.locator("a")).to_have_text("旧标题")
+    item.get_by_label("「旧标题」的操作").click()
+    item.get_by_role("button", name="重命名「旧标题」").click()
+    box.fill("新标题")
+    box.press("Enter")
+    expect(item.locator("a")).to_have_text("新标题")
+    with live_db(page, live_server):
+        assert Conversation.get_by_id(conversation.id).title == "新标题"
+
+
+def test_no_icon_depends_on_an_emoji_font(page, live_server):
+    with live_db(page, live_server):
+        Conversation.create(title="置顶的对话", is_pinned=True)
+    page.goto(live_server.url + "/")
+    expect(page.get_by_label("已置顶").locator("svg")).to_be_visible()
+    text = page.evaluate("document.body.innerText")
+    assert not re.search("[\U0001F000-\U0001FFFF\u2600-\u27BF\u25A0-\u25FF\u2190-\u21FF]", text)
+
+
+def test_editing_an_early_message_asks_before_replacing_the_later_turns(page, live_server):
+    open_chat(page, live_server)
+    ask(page, "第一问")
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问")
+    ask(page, "第二问")
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：第二问")
+    asked, answers = [], ["dismiss"]
+    page.on("dialog", lambda dialog: (asked.append(dialog.message),
+                                      dialog.accept() if answers.pop(0) == "accept" else dialog.dismiss()))
+    first = page.locator("article:not(.answer)").first
+    first.get_by_role("button", name="编辑").click()
+    first.get_by_role("button", name="取消").click()  # cancelling asks nothing
+    expect(first.get_by_role("button", name="编辑")).to_be_visible()
+    first.get_by_role("button", name="编辑").click()
+    first.get_by_label("修改消息").fill("第一问（改）")
+    first.get_by_role("button", name="保存并重新发送").click()
+    expect(page.get_by_text("收到：第二问")).to_be_visible()  # dismissed: nothing replaced
+    assert len(asked) == 1 and "1 轮对话会被删除" in asked[0]
+    answers.append("accept")
+    first.get_by_role("button", name="保存并重新发送").click()
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问（改）")
+    expect(page.get_by_text("第二问")).to_have_count(0)
+    first = page.locator("article:not(.answer)").first
+    first.get_by_role("button", name="编辑").click()
+    first.get_by_label("修改消息").fill("第一问（再改）")
+    first.get_by_role("button", name="保存并重新发送").click()  # the last question: nothing to ask
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问（再改）")
+    assert len(asked) == 2
 
 
 def test_keyboard_shortcuts_stop_search_and_start_a_new_chat(page, live_server):
@@ -188,6 +276,7 @@ def test_keyboard_shortcuts_stop_search_and_start_a_new_chat(page, live_server):
     page.keyboard.press("Control+K")
     expect(page).to_have_url(live_server.url + "/")
     expect(page.get_by_text("在下面输入第一句话开始新对话")).to_be_visible()
+    expect(page.get_by_label("消息")).to_be_focused()
 
 
 def test_copy_buttons_copy_the_code_and_the_answer(page, live_server):
@@ -202,3 +291,45 @@ def test_copy_buttons_copy_the_code_and_the_answer(page, live_server):
     answer(page).locator(".answer-copy").click()
     assert "收到：你好" in page.evaluate("navigator.clipboard.readText()")
     expect(answer(page).locator("pre")).to_have_attribute("data-lang", "python")
+
+
+def test_no_page_or_action_logs_a_console_error(page, live_server):
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    open_chat(page, live_server)
+    ask(page, "第一段")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    page.goto(live_server.url + "/")
+    ask(page, "第二段")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    first = page.locator("#conversation-list li").last
+    first.locator("a").click()
+    expect(first.locator("a")).to_have_attribute("aria-current", "page")
+    expect(page.locator("#messages")).to_contain_text("第一段")
+    page.locator("#theme-toggle").click()
+    for path in ("/images", "/gallery", "/usage", "/settings"):
+        page.goto(live_server.url + path)
+        expect(page.locator("main")).to_be_visible()
+    page.get_by_label("新对话默认使用").select_option("openrouter")
+    expect(page.locator("#settings-general").get_by_role("status")).to_be_visible()
+    section = page.locator("#settings-dashscope")
+    section.get_by_label("API Key").fill("sk-fake9999console8888key7777wxyz")
+    section.get_by_role("button", name="保存").click()
+    expect(section.get_by_role("status").first).to_contain_text("已保存")
+    assert errors == []
+
+
+def test_importing_an_export_twice_says_it_was_skipped(page, live_server):
+    open_chat(page, live_server)
+    ask(page, "要导出的对话")
+    expect(answer(page).locator(".markdown")).to_be_visible()
+    exported = page.request.get(live_server.url + "/export.json").body()
+    page.goto(live_server.url + "/settings")
+    page.get_by_label("导入对话").set_input_files(
+        {"name": "all.json", "mimeType": "application/json", "buffer": exported})
+    page.get_by_role("button", name="导入", exact=True).click()
+    expect(page.locator("#import-result")).to_contain_text("1 段对话已经在这里，跳过了")
+    page.goto(live_server.url + "/")
+    expect(page.locator("#conversation-list li")).to_have_count(1)
+

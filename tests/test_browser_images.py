@@ -26,6 +26,41 @@ def test_painting_shows_a_card_at_once_that_turns_into_the_picture(page, live_se
     expect(card).to_contain_text("用时")
 
 
+def test_the_empty_state_goes_when_the_first_task_appears(page, live_server):
+    page.goto(live_server.url + "/images")
+    empty = page.get_by_text("还没有作品")
+    expect(empty).to_be_visible()
+    page.get_by_label("提示词", exact=True).fill("一间花店 [slow]")
+    page.get_by_role("button", name="开始画").click()
+    expect(page.locator(".image-task")).to_have_count(1)
+    expect(empty).to_be_hidden()
+
+
+# A select box is wide enough for its chosen option's text (and its arrow).
+FITS_ITS_CHOICE = """(select) => {
+  const text = document.createElement("span");
+  text.style.font = getComputedStyle(select).font;
+  text.textContent = select.options[select.selectedIndex].text;
+  document.body.append(text);
+  const needed = text.getBoundingClientRect().width + 32;
+  text.remove();
+  return select.clientWidth >= needed;
+}"""
+
+
+@pytest.mark.parametrize("width, columns", [(1440, 2), (375, 1)])
+def test_the_painting_form_gives_each_field_the_room_its_value_needs(browser, live_server, width, columns):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(live_server.url + "/images")
+    page.get_by_label("模型").fill("google/gemini-2.5-flash-image")
+    assert page.get_by_label("模型").evaluate("el => el.scrollWidth <= el.clientWidth")  # not cut
+    for field in (page.get_by_label("服务"), page.get_by_label("尺寸")):
+        assert field.evaluate(FITS_ITS_CHOICE), field
+    service, size = page.get_by_label("服务").bounding_box(), page.get_by_label("尺寸").bounding_box()
+    assert (service["y"] == size["y"]) == (columns == 2)
+    page.close()
+
+
 def test_a_bad_value_is_explained_next_to_its_field_and_nothing_is_painted(page, live_server):
     page.goto(live_server.url + "/images")
     page.get_by_label("提示词", exact=True).fill("一只猫")

@@ -66,6 +66,32 @@ def test_export_all_then_import_into_a_new_moyan_loses_nothing(client, fake, tmp
     assert Message.select().where(Message.reasoning != "").count() == 1
 
 
+def upload(client, data):
+    file = {"file": (io.BytesIO(json.dumps(data, ensure_ascii=False).encode()), "all.json")}
+    return client.post("/import", data=file, headers=HX, content_type="multipart/form-data")
+
+
+def test_importing_the_same_export_again_skips_it_or_takes_the_newer_copy(client, fake):
+    first = ask(client, "第一段")
+    ask(client, "第二段")
+    exported = client.get("/export.json").get_json()
+    result = upload(client, exported)
+    assert "2 段对话已经在这里，跳过了" in result.text and "已导入" not in result.text
+    assert Conversation.select().count() == 2
+    newer = exported["conversations"][0]
+    assert newer["export_id"] == Conversation.get_by_id(first.conversation_id).export_id
+    newer["updated_at"] = "2099-01-01T00:00:00"
+    newer["title"] = "改过的标题"
+    newer["messages"] = newer["messages"][:1]
+    exported["conversations"].append({**newer, "export_id": "ffffffffffffffffffffffffffffffff", "title": "新的"})
+    result = upload(client, exported)
+    assert "已导入 1 段对话" in result.text
+    assert "1 段已有的对话换成了文件里更新的版本" in result.text and "1 段对话已经在这里" in result.text
+    assert Conversation.select().count() == 3
+    updated = Conversation.get_by_id(first.conversation_id)
+    assert updated.title == "改过的标题" and updated.messages().count() == 1
+
+
 def test_a_file_that_is_not_an_export_is_refused_and_imports_nothing(client):
     for content in (b"not json", b'{"hello": 1}', json.dumps({"format": "moyan.conversations", "conversations": [
             {"title": "x", "messages": [{"role": "system", "content": "x"}]}]}).encode()):

@@ -57,7 +57,9 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
         assert schema_version() == len(MIGRATIONS)
         with db.atomic():
-            migrate(migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
+            migrate(migrator().drop_index("conversation", "conversation_export_id"),
+                    migrator().drop_column("conversation", "export_id"),
+                    migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
                     migrator().drop_column("conversation", "is_pinned"),
                     migrator().drop_column("message", "image_task_id"),
                     migrator().drop_column("message", "content_html"),
@@ -69,5 +71,6 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         assert schema_version() == len(MIGRATIONS)
         upgraded = Conversation.get()
         assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)
+        assert len(upgraded.export_id) == 32
         assert [(m.content, m.image_task_id) for m in upgraded.messages()] == [("你好", None)]
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")

@@ -99,7 +99,7 @@ def joined(payloads=PAYLOADS, limit=None):
 
 # Where the page shows what a person or a model wrote; the first group may hold only text.
 TEXT_ONLY = (".streaming-text, .reasoning-text, .reasoning > div, article:not(.answer) > div:first-child,"
-             " .message-error, #conversation-list a, textarea, .image-task figcaption > span,"
+             " .message-error, #conversation-list .conversation-title, textarea, .image-task figcaption > span,"
              " .task-error, dd")
 WRITTEN = TEXT_ONLY + ", .markdown, .image-task figcaption, .gallery-item"
 
@@ -131,13 +131,10 @@ FIND_PROBLEMS = """([textOnly, written]) => {
 
 
 def watch(page):
-    """Write down every dialog and every request for /xss-probe. A rename box (hx-prompt)
-    gets the next of `page.prompt_answers` instead, if the test put one there."""
-    page.dialogs, page.probes, page.prompt_answers = [], [], []
+    """Write down every dialog and every request for /xss-probe."""
+    page.dialogs, page.probes = [], []
 
     def on_dialog(dialog):
-        if dialog.type == "prompt" and page.prompt_answers:
-            return dialog.accept(page.prompt_answers.pop(0))
         page.dialogs.append(dialog.message)
         dialog.dismiss()
 

@@ -2,7 +2,6 @@
 import functools
 import random
 from types import SimpleNamespace
-from urllib.parse import unquote
 
 from flask import (Blueprint, Response, current_app, render_template, request, stream_with_context,
                    url_for)
@@ -89,7 +88,7 @@ def search():
 @bp.post("/c/<int:conversation_id>/title")
 def rename(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
-    title = (request.form.get("title") or prompt_answer()).strip()
+    title = request.form.get("title", "").strip()
     if not title or len(title) > 100:
         return alert(gettext("标题不能为空，且不超过 100 个字。"))
     conversation.title = title
@@ -243,15 +242,6 @@ def title_from(text):
     """The first words of a message, on one line and without Markdown marks."""
     words = " ".join(text.replace("`", "").replace("#", "").split())
     return words[:30] or gettext("新对话")
-
-
-def prompt_answer():
-    """What the person typed into an `hx-prompt` box. htmx sends non-Latin-1 text
-    URI-encoded and says so in a second header."""
-    answer = htmx.prompt or ""
-    if request.headers.get("HX-Prompt-URI-AutoEncoded") == "true":
-        answer = unquote(answer)
-    return answer
 
 
 def read_options():
