@@ -166,8 +166,9 @@ class Conversation(BaseModel):
 
     @classmethod
     def latest(cls, query="", offset=0, limit=50):
-        """Pinned, then newest first, `limit` at a time from `offset`, matching `query` if given."""
-        conversations = cls.in_sidebar_order()
+        """Pinned, then newest first, `limit` at a time from `offset`, matching `query` if given:
+        (id, title, is_pinned), all the sidebar shows."""
+        conversations = cls.in_sidebar_order().select(cls.id, cls.title, cls.is_pinned).namedtuples()
         if query:
             matching = Message.select(Message.conversation).where(Message.matching(query))
             conversations = conversations.where(

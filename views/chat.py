@@ -36,6 +36,24 @@ def sidebar_item(c, oob=False):
     return rendered_item(language.current(), c.id, c.title, c.is_pinned, oob)
 
 
+RECENT_MARKER = '<template id="recent-conversations"></template>'
+
+
+@bp.app_template_global()
+def sidebar_items(conversations, offset):
+    """A page of sidebar items. On the first, #recent-conversations marks where the unpinned
+    ones start: partials/sent.html puts a new conversation there."""
+    code, parts, is_marked = language.current(), [], offset != 0
+    for c in conversations:
+        if not is_marked and not c.is_pinned:
+            parts.append(RECENT_MARKER)
+            is_marked = True
+        parts.append(rendered_item(code, c.id, c.title, c.is_pinned, False))
+    if not is_marked:
+        parts.append(RECENT_MARKER)
+    return Markup("".join(parts))
+
+
 @functools.lru_cache(maxsize=4096)
 def rendered_item(language_code, conversation_id, title, is_pinned, oob):
     item = SimpleNamespace(id=conversation_id, title=title, is_pinned=is_pinned)
