@@ -92,6 +92,7 @@ def create_app(config=None):
     app.before_request(access.protect)
     app.before_request(refuse_nul)
     app.after_request(access.add_security_headers)
+    app.after_request(models.release_db)
     app.teardown_request(models.close_db)
     app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set,
                                  current_theme=current_theme)

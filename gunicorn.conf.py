@@ -33,3 +33,12 @@ def when_ready(server):
         line += ("\n其他设备也能打开它（用这台机器的地址），由访问密码保护。"
                  "　Other devices can open it too (at this machine's address); a password protects it.")
     print(line, flush=True)
+
+
+def post_fork(server, worker):
+    """On SQLite, keep the PostgreSQL drivers out of the worker: Peewee imports any it finds
+    installed (12 MB of memory), and the single-box default never uses them."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        import sys
+        sys.modules.setdefault("psycopg", None)
+        sys.modules.setdefault("psycopg2", None)

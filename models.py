@@ -91,6 +91,13 @@ def close_db(exc=None):
         db.close()
 
 
+def release_db(response):
+    """after_request: give the connection back as soon as the response is made, not once it
+    has been sent: with hundreds of slow clients, sending takes a while."""
+    close_db()
+    return response
+
+
 class IdField(AutoField):
     """An id that is never reused, so a browser still holding an old id cannot reach a new
     row: SQLite needs AUTOINCREMENT for that; a PostgreSQL sequence never goes back."""

@@ -22,7 +22,11 @@ def page_weight(base, path="/"):
     html, headers = get(base + path)
     weights = {path: (len(html), headers.get("Content-Encoding", "none"))}
     text = urllib.request.urlopen(base + path, timeout=10).read().decode()
-    for source in re.findall(r'<(?:script|link)[^>]+(?:src|href)="(/[^"]+)"', text):
+    # What a browser fetches on a first visit: not the manifest or the home-screen icon,
+    # which Chromium asks for only when the page is installed.
+    tags = [tag for tag in re.findall(r"<(?:script|link)[^>]+>", text)
+            if 'rel="manifest"' not in tag and 'rel="apple-touch-icon"' not in tag]
+    for source in re.findall(r'(?:src|href)="(/[^"]+)"', " ".join(tags)):
         body, headers = get(base + source)
         weights[source] = (len(body), headers.get("Content-Encoding", "none"))
     return weights

@@ -106,8 +106,10 @@ class ChatClient:
     def read_stream(self, response):
         is_finished = False
         try:
-            for data in iter_sse_data(response.iter_content(chunk_size=None)):
+            chunks = response.iter_content(chunk_size=None)
+            for data in iter_sse_data(chunks):
                 if data.strip() == "[DONE]":
+                    read_to_the_end(response, chunks)
                     return
                 try:
                     event = json.loads(data)
@@ -156,6 +158,20 @@ class ChatClient:
                     or not (is_repeatable or isinstance(error, errors.RateLimited))):
                 raise error
             time.sleep(min(error.retry_after or self.retry_delay * 2 ** attempt, 10))
+
+
+def read_to_the_end(response, chunks):
+    """Read what follows [DONE] (the body's closing chunk, normally there already), so that
+    the connection goes back to the pool for the next call instead of a new one (and, with
+    the real services, a new TLS handshake). A server that keeps the body open gets a second."""
+    try:
+        connection = response.raw.connection
+        if connection is not None and connection.sock is not None:
+            connection.sock.settimeout(1)
+        for _ in chunks:
+            pass
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        pass  # the answer is whole; only this connection is lost
 
 
 def model_ids(response, keep=lambda model: True):

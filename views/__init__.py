@@ -88,7 +88,8 @@ def answer_html(message):
     return Markup(message.content_html)
 
 
-COMPRESSIBLE = {"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"}
+COMPRESSIBLE = {"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml",
+                "application/manifest+json"}
 _compressed_static = {}  # (path, etag) -> gzip bytes: static files are compressed once
 
 
