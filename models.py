@@ -206,6 +206,10 @@ class Message(BaseModel):
     total_tokens = IntegerField(null=True)
     image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
     created_at = DateTimeField(default=now)
+    # Left out of every later request: by hand, or because moderation refused it (a flagged
+    # message kept in the history makes every later request fail again).
+    is_excluded = BooleanField(default=False)
+    moderated = CharField(default="")  # "input": refused on the way in; "output": cut on the way out
 
     @property
     def is_streaming(self):
@@ -231,6 +235,24 @@ class Message(BaseModel):
         return (cls.select()
                 .where((cls.conversation == message.conversation_id) & (cls.id < message.id))
                 .order_by(cls.id))
+
+    @classmethod
+    def question_of(cls, answer_id):
+        """The user message that `answer_id` answers: the last one before it."""
+        answer = cls.get_by_id(answer_id)
+        return (cls.select().where((cls.conversation == answer.conversation_id) & (cls.role == "user")
+                                   & (cls.id < answer.id))
+                .order_by(cls.id.desc()).first())
+
+    @classmethod
+    def mark_refused_question(cls, answer_id):
+        """Input moderation refused the request for `answer_id`: everything else in it went
+        through before, so its question is what was flagged. It stays out of later requests."""
+        question = cls.question_of(answer_id)
+        if question is not None:
+            (cls.update(is_excluded=True, moderated="input")
+             .where(cls.id == question.id).execute())
+        return question
 
     @classmethod
     def mark_interrupted(cls, *ids):
@@ -406,9 +428,14 @@ def add_image_task_lease():
             migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
+def add_message_context_marks():
+    migrate(migrator().add_column("message", "is_excluded", BooleanField(default=False)),
+            migrator().add_column("message", "moderated", CharField(default="")))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html]
+              add_message_content_html, add_message_context_marks]
 
 
 def migrator():

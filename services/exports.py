@@ -10,7 +10,7 @@ VERSION = 1
 CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
                        "created_at", "updated_at")
 MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
-                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at")
+                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at", "is_excluded", "moderated")
 ROLES = {"user", "assistant"}
 STATUSES = {Message.DONE, Message.STOPPED, Message.ERROR, Message.INTERRUPTED}
 
@@ -41,6 +41,8 @@ def to_markdown(conversation):
         lines += [f"{who} · {m.created_at:%Y-%m-%d %H:%M}", "", m.content, ""]
         if m.error:
             lines += [f"> {m.error}", ""]
+        if m.is_excluded:
+            lines += ["> " + gettext("（不在上下文中：之后的请求没有带上这条消息）"), ""]
     return "\n".join(lines)
 
 
@@ -83,7 +85,7 @@ def parsed(name, value):
             return datetime.datetime.fromisoformat(value)
         if name.endswith("_tokens"):
             return int(value)
-        if name in ("thinking", "is_pinned"):
+        if name in ("thinking", "is_pinned", "is_excluded"):
             return bool(value)
         if not isinstance(value, str) or len(value) > 1_000_000:
             raise ValueError(name)

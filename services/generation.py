@@ -16,7 +16,7 @@ import threading
 import time
 
 from models import Conversation, Message, connection, db
-from providers.errors import ProviderError
+from providers.errors import InputModerated, OutputModerated, ProviderError
 from services import sse
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
@@ -88,15 +88,17 @@ class Answer:
             with self.lock:
                 self.listeners = tuple(other for other in self.listeners if other is not listener)
 
-    def finish(self, status, error="", usage=None):
-        """Save the final text and status, then tell listeners; only the first call counts."""
+    def finish(self, status, error="", usage=None, moderated=""):
+        """Save the final text and status, then tell listeners; only the first call counts.
+        `moderated` says which way moderation refused it ("input" or "output")."""
         with self.lock:
             if self.is_finishing:
                 return False
             self.is_finishing = True
         content, reasoning = self.text()
         fields = {"content": content, "reasoning": reasoning, "status": status, "error": error,
-                  "content_html": render_markdown(content), **token_counts(usage)}
+                  "content_html": render_markdown(content), **token_counts(usage),
+                  **moderation_marks(moderated)}
         try:
             self.save_final(fields)
         finally:  # whatever happened, listeners must not wait for ever
@@ -110,8 +112,10 @@ class Answer:
         """The last save, retried: the database may be briefly out of reach or busy."""
         for attempt in range(FINAL_SAVE_ATTEMPTS):
             try:
-                with connection():
+                with connection(), db.atomic():
                     Message.update(**fields).where(Message.id == self.message_id).execute()
+                    if fields.get("moderated") == "input":
+                        Message.mark_refused_question(self.message_id)
                 return
             except Exception:
                 if attempt == FINAL_SAVE_ATTEMPTS - 1:
@@ -172,7 +176,18 @@ class Answer:
         log.warning("generation %s failed: %s (%s)", self.message_id, exc.__class__.__name__, exc.detail)
         # Saved in the source language (this thread has no request, hence no reader's
         # language); partials/message.html shows it through the `translated` filter.
-        self.finish(Message.ERROR, str(exc.user_message))
+        self.finish(Message.ERROR, str(exc.user_message), moderated=moderation_of(exc))
+
+
+def moderation_of(exc):
+    if isinstance(exc, OutputModerated):
+        return "output"
+    return "input" if isinstance(exc, InputModerated) else ""
+
+
+def moderation_marks(moderated):
+    """An answer cut by output moderation is flagged text itself: kept, shown, never sent again."""
+    return {"moderated": moderated, "is_excluded": moderated == "output"} if moderated else {}
 
 
 def token_counts(usage):
@@ -301,9 +316,12 @@ def name_conversation(client, model, question, conversation_id, placeholder):
 
 
 def prompt_for(message, system_prompt):
-    """The messages sent upstream for the assistant `message`: everything before it."""
+    """The messages sent upstream for the assistant `message`: everything before it that
+    is not left out of the context."""
     prompt = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     for earlier in Message.history_before(message):
+        if earlier.is_excluded:
+            continue
         if earlier.content or earlier.role == "user":
             prompt.append({"role": earlier.role, "content": earlier.content})
     return prompt

@@ -62,12 +62,15 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("message", "image_task_id"),
                     migrator().drop_column("message", "content_html"),
                     migrator().drop_column("imagetask", "lease_owner"),
-                    migrator().drop_column("imagetask", "lease_until"))
+                    migrator().drop_column("imagetask", "lease_until"),
+                    migrator().drop_column("message", "is_excluded"),
+                    migrator().drop_column("message", "moderated"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
     with db.connection_context():
         assert schema_version() == len(MIGRATIONS)
         upgraded = Conversation.get()
         assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)
-        assert [(m.content, m.image_task_id) for m in upgraded.messages()] == [("你好", None)]
+        assert [(m.content, m.image_task_id, m.is_excluded, m.moderated)
+                for m in upgraded.messages()] == [("你好", None, False, "")]
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")

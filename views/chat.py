@@ -183,7 +183,7 @@ def stream(message_id):
         with db.connection_context():
             final = generations().settle(Message.get_by_id(message_id))
             yield sse.frame(sse.DONE, render_template("partials/message.html", m=final)
-                            + str(sidebar_item(final.conversation, oob=True)))
+                            + refused_question(final) + str(sidebar_item(final.conversation, oob=True)))
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -194,6 +194,48 @@ def stop(message_id):
     get_or_404(Message, message_id)
     generations().stop(message_id, wait=STOP_WAIT)
     return render_template("partials/message.html", m=Message.get_by_id(message_id))
+
+
+def refused_question(answer):
+    """The question of an answer refused by input moderation, marked, to swap in out of band."""
+    if answer.moderated != "input":
+        return ""
+    question = Message.question_of(answer.id)
+    return render_template("partials/message.html", m=question, oob=True) if question else ""
+
+
+@bp.app_template_global()
+def other_provider(name):
+    """(name, label) of the provider a conversation on `name` could try instead."""
+    other = next(p for p in provider_settings.PROVIDERS if p != name)
+    return other, provider_settings.PROVIDERS[other]
+
+
+@bp.post("/m/<int:message_id>/context")
+def toggle_context(message_id):
+    """Leave the message out of later requests, or put it back."""
+    message = get_or_404(Message, message_id)
+    Message.update(is_excluded=not message.is_excluded).where(Message.id == message.id).execute()
+    return render_template("partials/message.html", m=Message.get_by_id(message.id))
+
+
+@bp.post("/m/<int:message_id>/resend")
+def resend_elsewhere(message_id):
+    """Send a refused question again, as a new message, to the conversation's other provider
+    (its default model); the refused one stays marked and out of the context."""
+    message = get_or_404(Message, message_id)
+    if message.role != "user":
+        return alert(gettext("只能重新发送自己发送的消息。"))
+    conversation = message.conversation
+    provider, _ = other_provider(conversation.provider)
+    with db.atomic():
+        Conversation.update(provider=provider, model="").where(Conversation.id == conversation.id).execute()
+        conversation = Conversation.get_by_id(conversation.id)
+        conversation.touch()
+        question = Message.create(conversation=conversation, role="user", content=message.content)
+    answer = start_answer(conversation)
+    return render_template("partials/sent.html", messages=[question, answer], conversation=conversation,
+                           is_new=False, resent=True, **options_context(), **sidebar())
 
 
 @bp.post("/m/<int:message_id>/regenerate")
@@ -236,6 +278,7 @@ def edit(message_id):
     with db.atomic():
         Message.delete().where(later).execute()
         message.content = text
+        message.is_excluded, message.moderated = False, ""  # a new text, to be judged again
         message.save()
     start_answer(conversation)
     return render_template("partials/messages.html", conversation=conversation)
