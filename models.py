@@ -3,7 +3,7 @@ import datetime
 import os
 from contextlib import contextmanager
 
-from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField,
+from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField, FloatField,
                     ForeignKeyField, IntegerField, Model, NodeList, SqliteDatabase, TextField, fn)
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -210,6 +210,9 @@ class Message(BaseModel):
     # message kept in the history makes every later request fail again).
     is_excluded = BooleanField(default=False)
     moderated = CharField(default="")  # "input": refused on the way in; "output": cut on the way out
+    cost = FloatField(null=True)  # of this answer, in `currency`; None: no price known
+    currency = CharField(default="")  # USD (OpenRouter) | CNY (DashScope's price table)
+    is_usage_estimate = BooleanField(default=False)  # no usage came (stopped, cut): counted here
 
     @property
     def is_streaming(self):
@@ -392,6 +395,65 @@ class Image(BaseModel):
                     .group_by(day, cls.model).order_by(day, cls.model).dicts())
 
 
+class UsageRecord(BaseModel):
+    """One upstream call and what it used: appended, never changed. Plain ids, no foreign
+    keys: deleting, regenerating or editing what it served leaves past usage as it was."""
+    ANSWER, TITLE, PAINTING = "answer", "title", "painting"
+
+    id = IdField()
+    at = DateTimeField(default=now, index=True)
+    kind = CharField()
+    provider = CharField()
+    model = CharField(default="")
+    prompt_tokens = IntegerField(default=0)
+    completion_tokens = IntegerField(default=0)
+    reasoning_tokens = IntegerField(default=0)
+    images = IntegerField(default=0)
+    cost = FloatField(null=True)  # None: no price known for the model
+    currency = CharField(default="")
+    is_estimate = BooleanField(default=False)
+    conversation_id = IntegerField(null=True)
+    message_id = IntegerField(null=True)
+    image_task_id = IntegerField(null=True)
+    is_imported = BooleanField(default=False)  # came with an imported conversation
+
+    @classmethod
+    def since(cls, moment, is_imported=False):
+        return cls.select().where((cls.at >= moment) & (cls.is_imported == is_imported))
+
+    @classmethod
+    def per_day(cls, since):
+        """Sums per day ('YYYY-MM-DD'), model and currency of the records since `since`."""
+        day = day_of(cls.at)
+        return list(cls.select(day.alias("day"), cls.model, cls.currency,
+                               fn.SUM(cls.prompt_tokens).alias("prompt_tokens"),
+                               fn.SUM(cls.completion_tokens).alias("completion_tokens"),
+                               fn.SUM(cls.prompt_tokens + cls.completion_tokens).alias("total_tokens"),
+                               fn.SUM(cls.images).alias("images"),
+                               fn.SUM(cls.cost).alias("cost"),
+                               fn.COUNT(cls.id).alias("calls"))
+                    .where((cls.at >= since) & (cls.is_imported == False))  # noqa: E712
+                    .group_by(day, cls.model, cls.currency).order_by(day, cls.model).dicts())
+
+    @classmethod
+    def per_conversation(cls, since, limit=20):
+        """Sums per conversation (the costliest first, then the most tokens)."""
+        tokens = fn.SUM(cls.prompt_tokens + cls.completion_tokens)
+        return list(cls.select(cls.conversation_id, cls.currency, tokens.alias("total_tokens"),
+                               fn.SUM(cls.cost).alias("cost"), fn.COUNT(cls.id).alias("calls"))
+                    .where((cls.at >= since) & (cls.is_imported == False)  # noqa: E712
+                           & cls.conversation_id.is_null(False))
+                    .group_by(cls.conversation_id, cls.currency)
+                    .order_by(fn.COALESCE(fn.SUM(cls.cost), 0).desc(), tokens.desc()).limit(limit).dicts())
+
+    @classmethod
+    def spent(cls, provider, since):
+        """What `provider` cost since `since` (imports left out)."""
+        return (cls.select(fn.COALESCE(fn.SUM(cls.cost), 0))
+                .where((cls.provider == provider) & (cls.at >= since) & (cls.is_imported == False))  # noqa: E712
+                .scalar())
+
+
 class LoginFailure(BaseModel):
     address = CharField(index=True)
     at = DateTimeField(default=now, index=True)
@@ -405,7 +467,7 @@ class LoginSession(BaseModel):
     created_at = DateTimeField(default=now, index=True)
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure, LoginSession]
+MODELS = [Setting, Conversation, Message, ImageTask, Image, UsageRecord, LoginFailure, LoginSession]
 
 def add_conversation_pin():
     migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))
@@ -433,9 +495,35 @@ def add_message_context_marks():
             migrator().add_column("message", "moderated", CharField(default="")))
 
 
+def add_message_cost():
+    migrate(migrator().add_column("message", "cost", FloatField(null=True)),
+            migrator().add_column("message", "currency", CharField(default="")),
+            migrator().add_column("message", "is_usage_estimate", BooleanField(default=False)))
+
+
+def fill_usage_ledger():
+    """The usage ledger starts with what the messages and pictures kept so far say
+    (no cost: no price was known then)."""
+    zero, no = SQL("0"), SQL("false") if not is_sqlite() else SQL("0")
+    columns = [UsageRecord.at, UsageRecord.kind, UsageRecord.provider, UsageRecord.model,
+               UsageRecord.prompt_tokens, UsageRecord.completion_tokens, UsageRecord.reasoning_tokens,
+               UsageRecord.images, UsageRecord.currency, UsageRecord.is_estimate, UsageRecord.is_imported,
+               UsageRecord.conversation_id, UsageRecord.message_id, UsageRecord.image_task_id]
+    answers = (Message.select(Message.created_at, SQL("'answer'"), Message.provider, Message.model,
+                              fn.COALESCE(Message.prompt_tokens, 0), fn.COALESCE(Message.completion_tokens, 0),
+                              zero, zero, SQL("''"), no, no, Message.conversation, Message.id, SQL("NULL"))
+               .where((Message.role == "assistant") & (Message.total_tokens > 0)))
+    UsageRecord.insert_from(answers, columns).execute()
+    pictures = (Image.select(fn.MIN(Image.created_at), SQL("'painting'"), fn.MIN(Image.provider),
+                             fn.MIN(Image.model), zero, zero, zero, fn.COUNT(Image.id), SQL("''"), no, no,
+                             SQL("NULL"), SQL("NULL"), Image.task)
+                .group_by(Image.task))
+    UsageRecord.insert_from(pictures, columns).execute()
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html, add_message_context_marks]
+              add_message_content_html, add_message_context_marks, add_message_cost, fill_usage_ledger]
 
 
 def migrator():

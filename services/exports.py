@@ -4,13 +4,15 @@ import datetime
 from flask_babel import gettext
 
 from models import Conversation, Message, db
+from services import costs
 
 FORMAT = "moyan.conversations"
 VERSION = 1
 CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
                        "created_at", "updated_at")
 MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
-                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at", "is_excluded", "moderated")
+                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at", "is_excluded", "moderated",
+                  "cost", "currency", "is_usage_estimate")
 ROLES = {"user", "assistant"}
 STATUSES = {Message.DONE, Message.STOPPED, Message.ERROR, Message.INTERRUPTED}
 
@@ -60,6 +62,7 @@ def import_json(data):
             conversation = Conversation.create(**fields)
             for message in messages:
                 Message.create(conversation=conversation, **message)
+                costs.record_imported(message, conversation.id)
     return len(conversations)
 
 
@@ -85,7 +88,9 @@ def parsed(name, value):
             return datetime.datetime.fromisoformat(value)
         if name.endswith("_tokens"):
             return int(value)
-        if name in ("thinking", "is_pinned", "is_excluded"):
+        if name == "cost":
+            return float(value)
+        if name in ("thinking", "is_pinned", "is_excluded", "is_usage_estimate"):
             return bool(value)
         if not isinstance(value, str) or len(value) > 1_000_000:
             raise ValueError(name)

@@ -17,7 +17,7 @@ import time
 
 from models import Conversation, Message, connection, db
 from providers.errors import InputModerated, OutputModerated, ProviderError
-from services import sse
+from services import costs, sse
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
 
@@ -42,6 +42,8 @@ class Answer:
         self.is_finishing = False  # a stop or the end has claimed the final save
         self.is_finished = False  # ... and it is saved
         self.lock = threading.Lock()
+        self.prompt = []  # what was sent, to estimate the usage when none comes
+        self.usage = None  # the provider's usage, once it came
 
     def add(self, kind, text):
         text = text.replace("\x00", "")  # no database keeps it (PostgreSQL refuses it)
@@ -95,6 +97,7 @@ class Answer:
             if self.is_finishing:
                 return False
             self.is_finishing = True
+        self.usage = usage if usage is not None else self.usage
         content, reasoning = self.text()
         fields = {"content": content, "reasoning": reasoning, "status": status, "error": error,
                   "content_html": render_markdown(content), **token_counts(usage),
@@ -116,12 +119,20 @@ class Answer:
                     Message.update(**fields).where(Message.id == self.message_id).execute()
                     if fields.get("moderated") == "input":
                         Message.mark_refused_question(self.message_id)
+                    self.record_usage()
                 return
             except Exception:
                 if attempt == FINAL_SAVE_ATTEMPTS - 1:
                     log.exception("answer %s: the final save failed", self.message_id)
                     raise
                 time.sleep(0.5 * 2 ** attempt)
+
+    def record_usage(self):
+        """Append the answer to the usage ledger and keep its cost (and an estimate of its
+        tokens when no usage came) on the message."""
+        fields = costs.record_answer(self.message_id, self.usage, token_counts(self.usage), self.prompt)
+        if fields:
+            Message.update(**fields).where(Message.id == self.message_id).execute()
 
     def stop(self):
         """Keep what came so far. The thread sees it at the next piece and closes the
@@ -143,6 +154,7 @@ class Answer:
         """Stream the answer; `retitle` is (conversation id, its placeholder title) when
         this is the conversation's first answer and it deserves a real title. Whatever
         goes wrong, the answer ends with a final status."""
+        self.prompt = prompt
         try:
             usage = self.receive(client.stream_chat(model, prompt, thinking=thinking))
             if retitle and not self.is_finishing:
@@ -161,7 +173,7 @@ class Answer:
             if self.is_finishing:
                 break
             if kind == "usage":
-                usage = value
+                usage = self.usage = value
             else:
                 self.add(kind, value)
         pieces.close()  # closes the upstream response: a stop really stops
@@ -297,17 +309,21 @@ def name_conversation(client, model, question, conversation_id, placeholder):
     the first words stay. Streamed, without thinking: thinking-only models refuse
     anything else, and the reasoning they send anyway is skipped."""
     messages = [{"role": "system", "content": TITLE_INSTRUCTION}, {"role": "user", "content": question[:500]}]
-    answer, pieces = "", client.stream_chat(model, messages, thinking=False)
+    answer, usage, pieces = "", None, client.stream_chat(model, messages, thinking=False)
     try:
         for kind, value in pieces:
             if kind == sse.CONTENT:
                 answer += value
+            elif kind == "usage":
+                usage = value
             if len(answer) > 200:
                 break
         pieces.close()
     except Exception as exc:  # ProviderError, or anything else: the first words stay
         log.info("no title for conversation %s: %s", conversation_id, exc.__class__.__name__)
         return
+    costs.record_title(client.name, model, usage, token_counts(usage), conversation_id,
+                       (TITLE_INSTRUCTION + question[:500], answer))
     title = (answer.strip().splitlines() or [""])[0].strip(" \"'“”「」《》#*`。.！!？?：:")[:MAX_TITLE]
     if title:
         with connection():

@@ -28,6 +28,7 @@ from PIL import Image as PILImage
 from models import SUBMIT_LOCK, Image, ImageTask, db, now, one_process_at_a_time
 from providers import errors
 from providers.downloads import decode_data_url, download_image
+from services import costs
 from services import settings as provider_settings
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,7 @@ def keep_results(task, output, request_id):
 def settle(task, problems):
     """The task's final status from what was kept and what was not."""
     kept = task.images().count()
+    costs.record_painting(task, kept)
     if not problems:
         finish(task, ImageTask.SUCCEEDED)
     elif kept:
