@@ -65,7 +65,8 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   403 with moderation metadata). [flag-output] in the last user message gets an answer that
   starts with [flagged] and is cut by output moderation after four deltas (DashScope: the
   in-stream error event; OpenRouter: the in-stream 403 error), so sending that partial
-  answer back is refused too.
+  answer back is refused too. [flagged-bailian] is flagged by DashScope only (the services
+  judge differently), so a message refused there can be resent to OpenRouter.
 """
 import base64
 import json
@@ -213,6 +214,7 @@ OSS_EXPIRED_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 FLAGGED = "[flagged]"
 FLAG_OUTPUT = "[flag-output]"
+FLAGGED_BAILIAN = "[flagged-bailian]"
 OR_NO_IMAGE = "[no-image]"
 OR_MODERATION = "[or-moderation]"
 
@@ -262,9 +264,9 @@ def last_user_message(body):
     return message_text(users[-1]) if users else ""
 
 
-def is_flagged(body):
+def is_flagged(body, phrases=(FLAGGED,)):
     """Input moderation's verdict on the whole request, as the real services judge it."""
-    return any(FLAGGED in message_text(m) for m in body.get("messages") or [])
+    return any(phrase in message_text(m) for m in body.get("messages") or [] for phrase in phrases)
 
 
 def is_output_flagged(body):
@@ -772,7 +774,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "code": "invalid_parameter_error",
                 "message": "parameter.enable_thinking must be set to false for non-streaming calls",
                 "param": None, "type": "invalid_request_error"}, "request_id": new_request_id()})
-        if is_flagged(body):
+        if is_flagged(body, (FLAGGED, FLAGGED_BAILIAN)):
             return self.input_moderation(stream)
         if is_output_flagged(body):
             model = FAULT_OUTPUT_MODERATION

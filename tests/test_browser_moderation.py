@@ -3,7 +3,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import answer_calls
-from fake_upstream import FLAG_OUTPUT, FLAGGED
+from fake_upstream import FLAG_OUTPUT, FLAGGED, FLAGGED_BAILIAN
 from test_browser import answer, ask
 
 pytestmark = pytest.mark.browser
@@ -72,7 +72,7 @@ def test_the_mark_offers_to_put_back_edit_or_resend_to_the_other_provider(page, 
 
 def test_a_refused_message_is_resent_to_openrouter_from_its_mark(page, live_server, fake):
     open_chat(page, live_server, "dashscope", "qwen-plus")
-    ask(page, f"问题 {FLAGGED}")
+    ask(page, f"问题 {FLAGGED_BAILIAN}")
     mark = question(page, "问题").locator(".moderation-mark")
     expect(mark).to_be_visible()
     # OpenRouter's default model is not in the fake's list: choose one the fake knows.
@@ -84,6 +84,7 @@ def test_a_refused_message_is_resent_to_openrouter_from_its_mark(page, live_serv
     page.go_back()
     page.reload()
     question(page, "问题").get_by_role("button", name="改用 OpenRouter 重新发送").click()
+    expect(answer(page).locator(".markdown")).to_contain_text("收到：问题")
     expect(answer(page)).to_contain_text("qwen/qwen3-32b")
     expect(page.get_by_label("服务")).to_have_value("openrouter")
     assert answer_calls(fake)[-1]["path"].startswith("/openrouter/")

@@ -4,7 +4,7 @@ import io
 import pytest
 
 from conftest import answer_calls
-from fake_upstream import FLAG_OUTPUT, FLAGGED, REPLY
+from fake_upstream import FLAG_OUTPUT, FLAGGED, FLAGGED_BAILIAN, REPLY
 from models import Conversation, Message
 from test_chat import HX, answer_id, ask, read_stream, send
 
@@ -113,3 +113,10 @@ def test_left_out_messages_are_exported_and_imported_with_their_mark(client, fak
     assert response.status_code == 200
     imported = Message.select().where((Message.conversation != conversation_id) & (Message.role == "user")).get()
     assert (imported.is_excluded, imported.moderated) == (True, "input")
+
+
+def test_the_two_services_judge_differently_in_the_fake_as_in_life(client, fake):
+    refused = ask(client, f"问题 {FLAGGED_BAILIAN}")
+    assert refused.status == Message.ERROR
+    answered = ask(client, f"问题 {FLAGGED_BAILIAN}", provider="openrouter", model="openai/gpt-4o")
+    assert answered.status == Message.DONE
