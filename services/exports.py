@@ -7,12 +7,12 @@ from models import Conversation, Message, db
 from services import costs
 
 FORMAT = "moyan.conversations"
-VERSION = 1
+VERSION = 2  # 2: every version of every turn, linked by `id` and `parent_id`
 CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
                        "created_at", "updated_at")
 MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
                   "prompt_tokens", "completion_tokens", "total_tokens", "created_at", "is_excluded", "moderated",
-                  "cost", "currency", "is_usage_estimate")
+                  "cost", "currency", "is_usage_estimate", "is_chosen")
 ROLES = {"user", "assistant"}
 STATUSES = {Message.DONE, Message.STOPPED, Message.ERROR, Message.INTERRUPTED}
 
@@ -25,8 +25,9 @@ def to_json(conversations):
 
 def conversation_data(conversation):
     data = {name: plain(getattr(conversation, name)) for name in CONVERSATION_FIELDS}
-    data["messages"] = [{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}
-                        for m in conversation.messages()]
+    data["messages"] = [{"id": m.id, "parent_id": m.parent_id,
+                         **{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}}
+                        for m in conversation.message_set.order_by(Message.id)]
     return data
 
 
@@ -60,9 +61,12 @@ def import_json(data):
     with db.atomic():
         for fields, messages in conversations:
             conversation = Conversation.create(**fields)
-            for message in messages:
-                Message.create(conversation=conversation, **message)
+            new_ids = {}  # the file's message ids -> ours
+            for old_id, old_parent, message in messages:
+                created = Message.create(conversation=conversation, parent_id=new_ids.get(old_parent), **message)
+                new_ids[old_id] = created.id
                 costs.record_imported(message, conversation.id)
+            Message.update_path(conversation.id)
     return len(conversations)
 
 
@@ -70,15 +74,21 @@ def checked_conversation(data):
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise NotAnExport(gettext("文件里有一段对话格式不对，没有导入任何内容。"))
     fields = {name: parsed(name, data.get(name)) for name in CONVERSATION_FIELDS if data.get(name) is not None}
-    messages = []
-    for message in data["messages"]:
+    messages, previous = [], None
+    for number, message in enumerate(data["messages"]):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
         fields_of_message = {name: parsed(name, message.get(name)) for name in MESSAGE_FIELDS
                              if message.get(name) is not None}
         if fields_of_message.get("status") not in STATUSES:
             fields_of_message["status"] = Message.INTERRUPTED if message.get("role") == "assistant" else Message.DONE
-        messages.append(fields_of_message)
+        # A version 1 file holds one path: each message follows the one before it.
+        old_id = message.get("id", f"#{number}")
+        old_parent = message.get("parent_id") if "id" in message else previous
+        if not all(isinstance(v, (int, str, type(None))) for v in (old_id, old_parent)):
+            raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
+        messages.append((old_id, old_parent, fields_of_message))
+        previous = old_id
     return fields, messages
 
 
@@ -90,7 +100,7 @@ def parsed(name, value):
             return int(value)
         if name == "cost":
             return float(value)
-        if name in ("thinking", "is_pinned", "is_excluded", "is_usage_estimate"):
+        if name in ("thinking", "is_pinned", "is_excluded", "is_usage_estimate", "is_chosen"):
             return bool(value)
         if not isinstance(value, str) or len(value) > 1_000_000:
             raise ValueError(name)

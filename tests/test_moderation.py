@@ -85,7 +85,9 @@ def test_editing_a_refused_question_sends_the_new_text(client, fake):
     answer = Message.select().where(Message.role == "assistant").order_by(Message.id.desc()).get()
     read_stream(client, answer.id)
     assert Message.get_by_id(answer.id).status == Message.DONE
-    assert not Message.get_by_id(question.id).is_excluded
+    edited = Message.question_of(answer.id)
+    assert (edited.content, edited.is_excluded) == ("换个说法", False)
+    assert Message.get_by_id(question.id).is_excluded  # the refused version keeps its mark
     assert sent_texts(fake) == ["换个说法"]
 
 

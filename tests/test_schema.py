@@ -57,6 +57,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
     with db.connection_context():
         conversation = Conversation.create(title="旧版本的对话")
         Message.create(conversation=conversation, role="user", content="你好")
+        Message.create(conversation=conversation, role="assistant", content="你好！")
         ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
         assert schema_version() == len(MIGRATIONS)
         with db.atomic():
@@ -70,7 +71,10 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("message", "moderated"),
                     migrator().drop_column("message", "cost"),
                     migrator().drop_column("message", "currency"),
-                    migrator().drop_column("message", "is_usage_estimate"))
+                    migrator().drop_column("message", "is_usage_estimate"),
+                    migrator().drop_column("message", "parent_id"),
+                    migrator().drop_column("message", "is_chosen"),
+                    migrator().drop_column("message", "is_current"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
     with db.connection_context():
@@ -78,5 +82,8 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         upgraded = Conversation.get()
         assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)
         assert [(m.content, m.image_task_id, m.is_excluded, m.moderated)
-                for m in upgraded.messages()] == [("你好", None, False, "")]
+                for m in upgraded.messages()] == [("你好", None, False, ""), ("你好！", None, False, "")]
+        question, answer = upgraded.messages()
+        assert (question.parent_id, answer.parent_id) == (None, question.id)  # one path, as before
+        assert answer.is_chosen and answer.is_current
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")
