@@ -10,7 +10,8 @@ import re
 
 from flask_babel import gettext
 
-from models import Message, Setting, UsageRecord, connection, now
+from models import Message, UsageRecord, connection, now
+from services.settings import saved_values
 
 CURRENCIES = {"dashscope": "CNY", "openrouter": "USD"}
 SYMBOLS = {"CNY": "¥", "USD": "$"}
@@ -89,7 +90,7 @@ def tokens(word):
 
 
 def price_text():
-    return Setting.get_value(PRICES_KEY) or DEFAULT_PRICES
+    return saved_values().get(PRICES_KEY) or DEFAULT_PRICES
 
 
 def dashscope_cost(model, prompt_tokens=0, completion_tokens=0, images=0):
@@ -191,7 +192,7 @@ def format_cost(value, currency):
 
 
 def budget(provider):
-    value = Setting.get_value(BUDGET_KEYS[provider])
+    value = saved_values().get(BUDGET_KEYS[provider])
     try:
         return float(value) if value else None
     except ValueError:
