@@ -103,7 +103,8 @@ def test_the_price_table_and_budgets_are_saved_from_the_settings(client, fake):
     assert "第 1 行" in bad.text
     saved = client.post("/usage/settings", data={"prices": "qwen-plus 1000 1000", "dashscope_budget": "5"},
                         headers=HX)
-    assert "已保存" in saved.text
+    assert "已保存" in saved.text and 'value="5"' in saved.text
+    assert "正数" in client.post("/usage/settings", data={"prices": "", "dashscope_budget": "-1"}, headers=HX).text
     message = ask(client, "你好")
     assert math.isclose(message.cost, (message.prompt_tokens + message.completion_tokens) * 1000 / 1_000_000)
 

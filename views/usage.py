@@ -1,5 +1,7 @@
 """Usage (/usage): tokens, pictures and costs per day, model and conversation, from the
 usage ledger; the price table and monthly budgets (saved from the settings page)."""
+import math
+
 from flask import Blueprint, render_template, request
 from flask_babel import gettext
 
@@ -35,9 +37,12 @@ def save_settings():
     for provider, key in costs.BUDGET_KEYS.items():
         value = request.form.get(f"{provider}_budget", "").strip()
         try:
-            budgets[key] = str(float(value)) if value and float(value) > 0 else None
+            is_positive = bool(value) and 0 < float(value) < math.inf
         except ValueError:
+            is_positive = False
+        if value and not is_positive:
             return alert(gettext("每月预算应是一个正数，或留空表示不设。"))
+        budgets[key] = value or None  # as typed: 0.00001 stays 0.00001
     Setting.set_value(costs.PRICES_KEY, None if prices == costs.DEFAULT_PRICES.strip() else prices + "\n")
     for key, value in budgets.items():
         Setting.set_value(key, value)
@@ -47,7 +52,8 @@ def save_settings():
 @bp.app_template_global()
 def cost_settings():
     """What partials/cost_settings.html shows."""
-    return {"price_text": costs.price_text(), "budgets": {p: costs.budget(p) for p in costs.BUDGET_KEYS},
+    saved = provider_settings.saved_values()
+    return {"price_text": costs.price_text(), "budgets": {p: saved.get(key, "") for p, key in costs.BUDGET_KEYS.items()},
             "currencies": costs.CURRENCIES}
 
 
