@@ -274,7 +274,8 @@ class Generations:
         nothing generating it any more (its process stopped in the middle)."""
         if message.is_streaming and not self.is_generated(message.id):
             log.warning("answer %s: nothing generates it any more; marked interrupted", message.id)
-            Message.mark_interrupted(message.id)
+            if Message.mark_interrupted(message.id):  # only the process that marked it records it
+                record_interrupted(message)
             return Message.get_by_id(message.id)
         return message
 
@@ -329,6 +330,14 @@ def name_conversation(client, model, question, conversation_id, placeholder):
         with connection():
             (Conversation.update(title=title)
              .where((Conversation.id == conversation_id) & (Conversation.title == placeholder)).execute())
+
+
+def record_interrupted(message):
+    """The usage ledger's estimate for an answer whose process stopped in the middle."""
+    prompt = prompt_for(message, message.conversation.system_prompt)
+    fields = costs.record_answer(message.id, None, {}, prompt)
+    if fields:
+        Message.update(**fields).where(Message.id == message.id).execute()
 
 
 def prompt_for(message, system_prompt):

@@ -164,3 +164,14 @@ def test_the_usage_page_shows_costs_per_model_day_and_conversation(client, fake)
 @pytest.mark.parametrize("value, text", [(0.0012, "¥0.0012"), (0.00031, "$0.00031"), (1.5, "¥1.50"), (0, "¥0.00")])
 def test_costs_are_shown_with_two_significant_digits(value, text):
     assert costs.format_cost(value, "CNY" if text[0] == "¥" else "USD") == text
+
+
+def test_an_answer_interrupted_by_a_restart_records_an_estimate_once(client, fake):
+    message = ask(client, "你好")
+    UsageRecord.delete().where(UsageRecord.message_id == message.id).execute()
+    Message.update(status=Message.STREAMING).where(Message.id == message.id).execute()
+    read_stream(client, message.id)
+    read_stream(client, message.id)  # a second look settles nothing again
+    records = list(UsageRecord.select().where(UsageRecord.message_id == message.id))
+    assert len(records) == 1 and records[0].is_estimate and records[0].completion_tokens > 0
+    assert Message.get_by_id(message.id).is_usage_estimate
