@@ -4,7 +4,7 @@ import os
 import uuid
 from contextlib import contextmanager
 
-from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField,
+from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField, FloatField,
                     ForeignKeyField, IntegerField, Model, NodeList, SqliteDatabase, TextField, fn)
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -183,16 +183,19 @@ class Conversation(BaseModel):
         return list(conversations.offset(offset).limit(limit))
 
     def messages(self):
-        return self.message_set.order_by(Message.id)
+        """The visible path: the chosen version of every turn, oldest first."""
+        return self.message_set.where(Message.is_current).order_by(Message.id)
 
     def recent_messages(self, before_id=None, limit=40):
-        """The last `limit` messages (before `before_id`), oldest first, and whether
-        there are older ones."""
-        query = self.message_set.order_by(Message.id.desc())
+        """The last `limit` messages of the visible path (before `before_id`), oldest first,
+        each knowing its versions, and whether there are older ones."""
+        query = self.message_set.where(Message.is_current).order_by(Message.id.desc())
         if before_id:
             query = query.where(Message.id < before_id)
         newest_first = list(query.limit(limit + 1))
-        return newest_first[:limit][::-1], len(newest_first) > limit
+        messages = newest_first[:limit][::-1]
+        Message.attach_versions(self.id, messages)
+        return messages, len(newest_first) > limit
 
     def touch(self, **changes):
         """Move the conversation up the sidebar, with `changes` to its fields saved too."""
@@ -222,6 +225,19 @@ class Message(BaseModel):
     total_tokens = IntegerField(null=True)
     image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
     created_at = DateTimeField(default=now)
+    # Left out of every later request: by hand, or because moderation refused it (a flagged
+    # message kept in the history makes every later request fail again).
+    is_excluded = BooleanField(default=False)
+    moderated = CharField(default="")  # "input": refused on the way in; "output": cut on the way out
+    # Versions and branches: a message follows its parent; siblings (same parent) are the
+    # versions of a turn, one of them chosen. The visible path (is_current) follows the
+    # chosen child from the chosen root; it is what the page shows and the model is sent.
+    parent_id = IntegerField(null=True)
+    is_chosen = BooleanField(default=True)
+    is_current = BooleanField(default=True)
+    cost = FloatField(null=True)  # of this answer, in `currency`; None: no price known
+    currency = CharField(default="")  # USD (OpenRouter) | CNY (DashScope's price table)
+    is_usage_estimate = BooleanField(default=False)  # no usage came (stopped, cut): counted here
 
     @property
     def is_streaming(self):
@@ -248,10 +264,93 @@ class Message(BaseModel):
 
     @classmethod
     def history_before(cls, message):
-        """The user/assistant turns that lead up to `message`, for the upstream prompt."""
+        """The visible turns that lead up to `message`, for the upstream prompt: on one path
+        every message is newer than its parent, so these are exactly its ancestors."""
         return (cls.select()
-                .where((cls.conversation == message.conversation_id) & (cls.id < message.id))
+                .where((cls.conversation == message.conversation_id) & cls.is_current & (cls.id < message.id))
                 .order_by(cls.id))
+
+    @classmethod
+    def question_of(cls, answer_id):
+        """The user message that `answer_id` answers: its parent."""
+        answer = cls.get_by_id(answer_id)
+        return cls.get_or_none(cls.id == answer.parent_id) if answer.parent_id else None
+
+    @classmethod
+    def append(cls, conversation, **fields):
+        """A new message at the end of the visible path."""
+        leaf = (cls.select(cls.id).where((cls.conversation == conversation) & cls.is_current)
+                .order_by(cls.id.desc()).first())
+        return cls.create(conversation=conversation, parent_id=leaf.id if leaf else None, **fields)
+
+    @classmethod
+    def add_version(cls, of, **fields):
+        """A new version of the turn `of` (same parent), chosen: the visible path now runs
+        through it, and `of` with what followed it stays reachable."""
+        version = cls.create(conversation=of.conversation_id, parent_id=of.parent_id, **fields)
+        version.choose()
+        return version
+
+    def siblings(self):
+        return (Message.select(Message.id)
+                .where((Message.conversation == self.conversation_id) & (Message.role == self.role)
+                       & ((Message.parent_id == self.parent_id) if self.parent_id else Message.parent_id.is_null()))
+                .order_by(Message.id))
+
+    def choose(self):
+        """Make this the chosen version of its turn and walk the visible path again."""
+        (Message.update(is_chosen=(Message.id == self.id))
+         .where(Message.id.in_([m.id for m in self.siblings()])).execute())
+        Message.update_path(self.conversation_id)
+
+    @classmethod
+    def update_path(cls, conversation_id):
+        """Mark the visible path: from the chosen root, the chosen child, and so on."""
+        rows = list(cls.select(cls.id, cls.parent_id, cls.is_chosen)
+                    .where(cls.conversation == conversation_id).order_by(cls.id).tuples())
+        children = {}
+        for message_id, parent_id, is_chosen in rows:
+            children.setdefault(parent_id, []).append((message_id, is_chosen))
+        path, parent = [], None
+        while children.get(parent):
+            options = children[parent]
+            parent = next((m for m, is_chosen in reversed(options) if is_chosen), options[-1][0])
+            path.append(parent)
+        in_conversation = cls.conversation == conversation_id
+        cls.update(is_current=False).where(in_conversation & cls.id.not_in(path or [0])).execute()
+        cls.update(is_current=True).where(in_conversation & cls.id.in_(path or [0])).execute()
+
+    @classmethod
+    def attach_versions(cls, conversation_id, messages):
+        """Give each of `messages` its versions (sibling ids, oldest first), in one query."""
+        parents = {m.parent_id for m in messages}
+        query = cls.select(cls.id, cls.parent_id, cls.role).where(cls.conversation == conversation_id)
+        condition = cls.parent_id.in_([p for p in parents if p] or [0])
+        if None in parents:
+            condition |= cls.parent_id.is_null()
+        groups = {}
+        for row in query.where(condition).order_by(cls.id):
+            groups.setdefault((row.parent_id, row.role), []).append(row.id)
+        for m in messages:
+            m.version_ids = groups.get((m.parent_id, m.role), [m.id])
+
+    @property
+    def versions(self):
+        """(number of this version, how many, previous id, next id)."""
+        ids = getattr(self, "version_ids", None) or [m.id for m in self.siblings()] or [self.id]
+        index = ids.index(self.id) if self.id in ids else 0
+        return (index + 1, len(ids), ids[index - 1] if index else None,
+                ids[index + 1] if index + 1 < len(ids) else None)
+
+    @classmethod
+    def mark_refused_question(cls, answer_id):
+        """Input moderation refused the request for `answer_id`: everything else in it went
+        through before, so its question is what was flagged. It stays out of later requests."""
+        question = cls.question_of(answer_id)
+        if question is not None:
+            (cls.update(is_excluded=True, moderated="input")
+             .where(cls.id == question.id).execute())
+        return question
 
     @classmethod
     def mark_interrupted(cls, *ids):
@@ -421,6 +520,65 @@ class ImportJob(BaseModel):
         return self.is_unfinished and not self.is_running
 
 
+class UsageRecord(BaseModel):
+    """One upstream call and what it used: appended, never changed. Plain ids, no foreign
+    keys: deleting, regenerating or editing what it served leaves past usage as it was."""
+    ANSWER, TITLE, PAINTING = "answer", "title", "painting"
+
+    id = IdField()
+    at = DateTimeField(default=now, index=True)
+    kind = CharField()
+    provider = CharField()
+    model = CharField(default="")
+    prompt_tokens = IntegerField(default=0)
+    completion_tokens = IntegerField(default=0)
+    reasoning_tokens = IntegerField(default=0)
+    images = IntegerField(default=0)
+    cost = FloatField(null=True)  # None: no price known for the model
+    currency = CharField(default="")
+    is_estimate = BooleanField(default=False)
+    conversation_id = IntegerField(null=True)
+    message_id = IntegerField(null=True)
+    image_task_id = IntegerField(null=True)
+    is_imported = BooleanField(default=False)  # came with an imported conversation
+
+    @classmethod
+    def since(cls, moment, is_imported=False):
+        return cls.select().where((cls.at >= moment) & (cls.is_imported == is_imported))
+
+    @classmethod
+    def per_day(cls, since):
+        """Sums per day ('YYYY-MM-DD'), model and currency of the records since `since`."""
+        day = day_of(cls.at)
+        return list(cls.select(day.alias("day"), cls.model, cls.currency,
+                               fn.SUM(cls.prompt_tokens).alias("prompt_tokens"),
+                               fn.SUM(cls.completion_tokens).alias("completion_tokens"),
+                               fn.SUM(cls.prompt_tokens + cls.completion_tokens).alias("total_tokens"),
+                               fn.SUM(cls.images).alias("images"),
+                               fn.SUM(cls.cost).alias("cost"),
+                               fn.COUNT(cls.id).alias("calls"))
+                    .where((cls.at >= since) & (cls.is_imported == False))  # noqa: E712
+                    .group_by(day, cls.model, cls.currency).order_by(day, cls.model).dicts())
+
+    @classmethod
+    def per_conversation(cls, since, limit=20):
+        """Sums per conversation (the costliest first, then the most tokens)."""
+        tokens = fn.SUM(cls.prompt_tokens + cls.completion_tokens)
+        return list(cls.select(cls.conversation_id, cls.currency, tokens.alias("total_tokens"),
+                               fn.SUM(cls.cost).alias("cost"), fn.COUNT(cls.id).alias("calls"))
+                    .where((cls.at >= since) & (cls.is_imported == False)  # noqa: E712
+                           & cls.conversation_id.is_null(False))
+                    .group_by(cls.conversation_id, cls.currency)
+                    .order_by(fn.COALESCE(fn.SUM(cls.cost), 0).desc(), tokens.desc()).limit(limit).dicts())
+
+    @classmethod
+    def spent(cls, provider, since):
+        """What `provider` cost since `since` (imports left out)."""
+        return (cls.select(fn.COALESCE(fn.SUM(cls.cost), 0))
+                .where((cls.provider == provider) & (cls.at >= since) & (cls.is_imported == False))  # noqa: E712
+                .scalar())
+
+
 class LoginFailure(BaseModel):
     address = CharField(index=True)
     at = DateTimeField(default=now, index=True)
@@ -434,7 +592,8 @@ class LoginSession(BaseModel):
     created_at = DateTimeField(default=now, index=True)
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure, LoginSession, ImportJob]
+MODELS = [Setting, Conversation, Message, ImageTask, Image, UsageRecord, LoginFailure, LoginSession,
+          ImportJob]
 
 def add_conversation_pin():
     migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))
@@ -464,9 +623,51 @@ def add_conversation_export_id():
     migrate(migrator().add_index("conversation", ("export_id",), unique=True))
 
 
+def add_message_context_marks():
+    migrate(migrator().add_column("message", "is_excluded", BooleanField(default=False)),
+            migrator().add_column("message", "moderated", CharField(default="")))
+
+
+def add_message_cost():
+    migrate(migrator().add_column("message", "cost", FloatField(null=True)),
+            migrator().add_column("message", "currency", CharField(default="")),
+            migrator().add_column("message", "is_usage_estimate", BooleanField(default=False)))
+
+
+def fill_usage_ledger():
+    """The usage ledger starts with what the messages and pictures kept so far say
+    (no cost: no price was known then)."""
+    zero, no = SQL("0"), SQL("false") if not is_sqlite() else SQL("0")
+    columns = [UsageRecord.at, UsageRecord.kind, UsageRecord.provider, UsageRecord.model,
+               UsageRecord.prompt_tokens, UsageRecord.completion_tokens, UsageRecord.reasoning_tokens,
+               UsageRecord.images, UsageRecord.currency, UsageRecord.is_estimate, UsageRecord.is_imported,
+               UsageRecord.conversation_id, UsageRecord.message_id, UsageRecord.image_task_id]
+    answers = (Message.select(Message.created_at, SQL("'answer'"), Message.provider, Message.model,
+                              fn.COALESCE(Message.prompt_tokens, 0), fn.COALESCE(Message.completion_tokens, 0),
+                              zero, zero, SQL("''"), no, no, Message.conversation, Message.id, SQL("NULL"))
+               .where((Message.role == "assistant") & (Message.total_tokens > 0)))
+    UsageRecord.insert_from(answers, columns).execute()
+    pictures = (Image.select(fn.MIN(Image.created_at), SQL("'painting'"), fn.MIN(Image.provider),
+                             fn.MIN(Image.model), zero, zero, zero, fn.COUNT(Image.id), SQL("''"), no, no,
+                             SQL("NULL"), SQL("NULL"), Image.task)
+                .group_by(Image.task))
+    UsageRecord.insert_from(pictures, columns).execute()
+
+
+def add_message_versions():
+    """Messages before versions form one path each: every message follows the one before it."""
+    migrate(migrator().add_column("message", "parent_id", IntegerField(null=True)),
+            migrator().add_column("message", "is_chosen", BooleanField(default=True)),
+            migrator().add_column("message", "is_current", BooleanField(default=True)))
+    db.execute_sql("""UPDATE message SET parent_id = (
+        SELECT MAX(earlier.id) FROM message AS earlier
+        WHERE earlier.conversation_id = message.conversation_id AND earlier.id < message.id)""")
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html, add_conversation_export_id]
+              add_message_content_html, add_conversation_export_id, add_message_context_marks,
+              add_message_cost, fill_usage_ledger, add_message_versions]
 
 
 def migrator():

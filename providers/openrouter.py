@@ -14,7 +14,11 @@ class OpenRouterClient(ChatClient):
                 "X-Title": "Moyan"}
 
     def extra_body(self, stream, thinking):
-        return {"reasoning": {"effort": "medium"}} if thinking else {}
+        # `usage.include` asks for the call's cost in its usage (newer servers always send it).
+        body = {"usage": {"include": True}}
+        if thinking:
+            body["reasoning"] = {"effort": "medium"}
+        return body
 
     def check_key(self):
         """Raise if the key is not accepted (`/models` is public and proves nothing)."""

@@ -20,17 +20,19 @@ from flask import current_app
 from flask_babel import force_locale, get_locale, gettext, lazy_gettext
 
 from models import Conversation, ImportJob, Message, db, now
+from services import costs
 from services import settings as provider_settings
 from views import MODEL_ID
 
 log = logging.getLogger(__name__)
 
 FORMAT = "moyan.conversations"
-VERSION = 1
+VERSION = 2  # 2: every version of every turn, linked by `id` and `parent_id`
 CONVERSATION_FIELDS = ("title", "provider", "model", "system_prompt", "thinking", "is_pinned",
                        "created_at", "updated_at", "export_id")
 MESSAGE_FIELDS = ("role", "content", "reasoning", "status", "error", "provider", "model",
-                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at")
+                  "prompt_tokens", "completion_tokens", "total_tokens", "created_at", "is_excluded", "moderated",
+                  "cost", "currency", "is_usage_estimate", "is_chosen")
 ROLES = {"user", "assistant"}
 STATUSES = {Message.DONE, Message.STOPPED, Message.ERROR, Message.INTERRUPTED}
 MAX_TEXT = 1_000_000  # characters in one field
@@ -57,8 +59,9 @@ def to_json(conversations):
 
 def conversation_data(conversation):
     data = {name: plain(getattr(conversation, name)) for name in CONVERSATION_FIELDS}
-    data["messages"] = [{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}
-                        for m in conversation.messages()]
+    data["messages"] = [{"id": m.id, "parent_id": m.parent_id,
+                         **{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}}
+                        for m in conversation.message_set.order_by(Message.id)]
     return data
 
 
@@ -75,6 +78,8 @@ def to_markdown(conversation):
         lines += [f"{who} · {m.created_at:%Y-%m-%d %H:%M}", "", m.content, ""]
         if m.error:
             lines += [f"> {m.error}", ""]
+        if m.is_excluded:
+            lines += ["> " + gettext("（不在上下文中：之后的请求没有带上这条消息）"), ""]
     return "\n".join(lines)
 
 
@@ -162,7 +167,7 @@ def write(job, conversations, pause):
     was written, so an import is whole or nothing."""
     job.status, job.messages_total = ImportJob.WRITING, sum(len(m) for _, m in conversations)
     job.save()
-    created, replaced = [], []  # new rows; (old row, its new copy, export id) to swap at the end
+    created, replaced = [], []  # new rows; (old row, its newer copy, export id) for the end
     try:
         for fields, messages in conversations:
             existing = existing_conversation(fields.get("export_id"))
@@ -176,17 +181,9 @@ def write(job, conversations, pause):
             if existing is not None:
                 replaced.append((existing.id, created[-1], existing.export_id))
             pause()
-            for start in range(0, len(messages), BATCH):
-                rows = messages[start:start + BATCH]
-                with db.atomic():
-                    Message.insert_many([{**row, "conversation": created[-1]} for row in rows]).execute()
-                    job.messages_done += len(rows)
-                    job.updated_at = now()
-                    job.save(only=[ImportJob.messages_done, ImportJob.updated_at])
-                pause()
-        remove([old for old, _, _ in replaced], pause)
-        for _, new, export_id in replaced:
-            Conversation.update(export_id=export_id).where(Conversation.id == new).execute()
+            write_messages(job, created[-1], messages, pause)
+        for old, new, export_id in replaced:
+            take_over(old, new, export_id, pause)
     except Exception:
         remove(created, pause)
         raise
@@ -194,13 +191,47 @@ def write(job, conversations, pause):
     end(job, ImportJob.DONE)
 
 
+def write_messages(job, conversation_id, messages, pause):
+    """BATCH messages a transaction, each linked to its parent by our own ids (the file's
+    ids are its own); then the chosen versions make the conversation's visible path."""
+    new_ids = {}  # the file's message id -> ours
+    for start in range(0, len(messages), BATCH):
+        with db.atomic():
+            for old_id, old_parent, row in messages[start:start + BATCH]:
+                new_ids[old_id] = (Message.insert(conversation=conversation_id, parent_id=new_ids.get(old_parent),
+                                                  **row).execute())
+                costs.record_imported(row, conversation_id)
+            job.messages_done += len(messages[start:start + BATCH])
+            job.updated_at = now()
+            job.save(only=[ImportJob.messages_done, ImportJob.updated_at])
+        pause()
+    Message.update_path(conversation_id)
+
+
 def remove(conversation_ids, pause):
     """Delete what an import had written, BATCH messages at a time."""
     for conversation_id in conversation_ids:
-        some = Message.select(Message.id).where(Message.conversation == conversation_id).limit(BATCH)
-        while Message.delete().where(Message.id.in_(some)).execute():
-            pause()
+        remove_messages(conversation_id, pause)
         Conversation.delete().where(Conversation.id == conversation_id).execute()
+
+
+def remove_messages(conversation_id, pause):
+    some = Message.select(Message.id).where(Message.conversation == conversation_id).limit(BATCH)
+    while Message.delete().where(Message.id.in_(some)).execute():
+        pause()
+
+
+def take_over(old_id, new_id, export_id, pause):
+    """Once everything is written, the file's newer copy (written as `new_id`) becomes
+    conversation `old_id`: its links and place in the sidebar stay."""
+    remove_messages(old_id, pause)
+    copy = Conversation.get_by_id(new_id)
+    with db.atomic():
+        Message.update(conversation=old_id).where(Message.conversation == new_id).execute()
+        costs.move_imported(new_id, old_id)
+        Conversation.delete().where(Conversation.id == new_id).execute()
+        Conversation.update(**{name: getattr(copy, name) for name in CONVERSATION_FIELDS if name != "export_id"},
+                            export_id=export_id).where(Conversation.id == old_id).execute()
 
 
 # -- reading the JSON a piece at a time ------------------------------------------------------
@@ -305,7 +336,10 @@ def read_conversation(pieces, pause):
         if key == "messages":
             messages = []
             for _ in pieces.items(BAD_CONVERSATION):
-                messages.append(checked_message(pieces.value(FLAT_OBJECT, MAX_MESSAGE, BAD_MESSAGE)))
+                data_of_message = pieces.value(FLAT_OBJECT, MAX_MESSAGE, BAD_MESSAGE)
+                # A version 1 file holds one path: each message follows the one before it.
+                previous = messages[-1][0] if messages else None
+                messages.append(checked_message(data_of_message, f"#{len(messages)}", previous))
                 pause()
         else:
             data[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, BAD_CONVERSATION)
@@ -335,9 +369,12 @@ def checked_conversation(data):
     return fields
 
 
-def checked_message(data):
-    """The row of a message, every column given (rows are inserted many at a time)."""
-    if data.get("role") not in ROLES:
+def checked_message(data, number, previous):
+    """(the file's id of the message, of its parent, our row of it). A version 1 file has no
+    ids: `number` names the message and `previous` is its parent."""
+    old_id, old_parent = (data.get("id"), data.get("parent_id")) if "id" in data else (number, previous)
+    if data.get("role") not in ROLES or not all(
+            isinstance(value, (int, str, type(None))) and not isinstance(value, bool) for value in (old_id, old_parent)):
         raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
     fields = {name: parsed(name, data[name]) for name in MESSAGE_FIELDS if data.get(name) is not None}
     if fields.get("provider", "") not in ("", *provider_settings.PROVIDERS):
@@ -346,9 +383,7 @@ def checked_message(data):
         raise field_problem("model")
     if fields.get("status") not in STATUSES:
         fields["status"] = Message.INTERRUPTED if fields["role"] == "assistant" else Message.DONE
-    return {"content": "", "reasoning": "", "error": "", "provider": "", "model": "",
-            "prompt_tokens": None, "completion_tokens": None, "total_tokens": None,
-            "created_at": now(), **fields}
+    return old_id, old_parent, {"created_at": now(), **fields}
 
 
 def is_model_id(value):
@@ -367,7 +402,11 @@ def parsed(name, value):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
                 raise ValueError(name)
             return value
-        if name in ("thinking", "is_pinned"):
+        if name == "cost":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+                raise ValueError(name)
+            return float(value)
+        if name in ("thinking", "is_pinned", "is_excluded", "is_usage_estimate", "is_chosen"):
             return bool(value)
         if not isinstance(value, str) or len(value) > (64 if name == "export_id" else MAX_TEXT):
             raise ValueError(name)

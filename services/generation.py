@@ -16,8 +16,8 @@ import threading
 import time
 
 from models import Conversation, Message, connection, db
-from providers.errors import ProviderError
-from services import sse
+from providers.errors import InputModerated, OutputModerated, ProviderError
+from services import costs, sse
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
 
@@ -42,6 +42,8 @@ class Answer:
         self.is_finishing = False  # a stop or the end has claimed the final save
         self.is_finished = False  # ... and it is saved
         self.lock = threading.Lock()
+        self.prompt = []  # what was sent, to estimate the usage when none comes
+        self.usage = None  # the provider's usage, once it came
 
     def add(self, kind, text):
         text = text.replace("\x00", "")  # no database keeps it (PostgreSQL refuses it)
@@ -92,15 +94,18 @@ class Answer:
         for listener in self.listeners:
             listener.set()
 
-    def finish(self, status, error="", usage=None):
-        """Save the final text and status, then tell listeners; only the first call counts."""
+    def finish(self, status, error="", usage=None, moderated=""):
+        """Save the final text and status, then tell listeners; only the first call counts.
+        `moderated` says which way moderation refused it ("input" or "output")."""
         with self.lock:
             if self.is_finishing:
                 return False
             self.is_finishing = True
+        self.usage = usage if usage is not None else self.usage
         content, reasoning = self.text()
         fields = {"content": content, "reasoning": reasoning, "status": status, "error": error,
-                  "content_html": render_markdown(content), **token_counts(usage)}
+                  "content_html": render_markdown(content), **token_counts(usage),
+                  **moderation_marks(moderated)}
         try:
             self.save_final(fields)
         finally:  # whatever happened, listeners must not wait for ever
@@ -113,14 +118,24 @@ class Answer:
         """The last save, retried: the database may be briefly out of reach or busy."""
         for attempt in range(FINAL_SAVE_ATTEMPTS):
             try:
-                with connection():
+                with connection(), db.atomic():
                     Message.update(**fields).where(Message.id == self.message_id).execute()
+                    if fields.get("moderated") == "input":
+                        Message.mark_refused_question(self.message_id)
+                    self.record_usage()
                 return
             except Exception:
                 if attempt == FINAL_SAVE_ATTEMPTS - 1:
                     log.exception("answer %s: the final save failed", self.message_id)
                     raise
                 time.sleep(0.5 * 2 ** attempt)
+
+    def record_usage(self):
+        """Append the answer to the usage ledger and keep its cost (and an estimate of its
+        tokens when no usage came) on the message."""
+        fields = costs.record_answer(self.message_id, self.usage, token_counts(self.usage), self.prompt)
+        if fields:
+            Message.update(**fields).where(Message.id == self.message_id).execute()
 
     def stop(self):
         """Keep what came so far. The thread sees it at the next piece and closes the
@@ -142,6 +157,7 @@ class Answer:
         """Stream the answer; `retitle` is (conversation id, its placeholder title) when
         this is the conversation's first answer and it deserves a real title. Whatever
         goes wrong, the answer ends with a final status."""
+        self.prompt = prompt
         try:
             usage = self.receive(client.stream_chat(model, prompt, thinking=thinking))
             if retitle and not self.is_finishing:
@@ -160,7 +176,7 @@ class Answer:
             if self.is_finishing:
                 break
             if kind == "usage":
-                usage = value
+                usage = self.usage = value
             else:
                 self.add(kind, value)
         pieces.close()  # closes the upstream response: a stop really stops
@@ -175,7 +191,18 @@ class Answer:
         log.warning("generation %s failed: %s (%s)", self.message_id, exc.__class__.__name__, exc.detail)
         # Saved in the source language (this thread has no request, hence no reader's
         # language); partials/message.html shows it through the `translated` filter.
-        self.finish(Message.ERROR, str(exc.user_message))
+        self.finish(Message.ERROR, str(exc.user_message), moderated=moderation_of(exc))
+
+
+def moderation_of(exc):
+    if isinstance(exc, OutputModerated):
+        return "output"
+    return "input" if isinstance(exc, InputModerated) else ""
+
+
+def moderation_marks(moderated):
+    """An answer cut by output moderation is flagged text itself: kept, shown, never sent again."""
+    return {"moderated": moderated, "is_excluded": moderated == "output"} if moderated else {}
 
 
 def token_counts(usage):
@@ -250,7 +277,8 @@ class Generations:
         nothing generating it any more (its process stopped in the middle)."""
         if message.is_streaming and not self.is_generated(message.id):
             log.warning("answer %s: nothing generates it any more; marked interrupted", message.id)
-            Message.mark_interrupted(message.id)
+            if Message.mark_interrupted(message.id):  # only the process that marked it records it
+                record_interrupted(message)
             return Message.get_by_id(message.id)
         return message
 
@@ -292,17 +320,21 @@ def name_conversation(client, model, question, conversation_id, placeholder):
     the first words stay. Streamed, without thinking: thinking-only models refuse
     anything else, and the reasoning they send anyway is skipped."""
     messages = [{"role": "system", "content": TITLE_INSTRUCTION}, {"role": "user", "content": question[:500]}]
-    answer, pieces = "", client.stream_chat(model, messages, thinking=False)
+    answer, usage, pieces = "", None, client.stream_chat(model, messages, thinking=False)
     try:
         for kind, value in pieces:
             if kind == sse.CONTENT:
                 answer += value
+            elif kind == "usage":
+                usage = value
             if len(answer) > 200:
                 break
         pieces.close()
     except Exception as exc:  # ProviderError, or anything else: the first words stay
         log.info("no title for conversation %s: %s", conversation_id, exc.__class__.__name__)
         return
+    costs.record_title(client.name, model, usage, token_counts(usage), conversation_id,
+                       (TITLE_INSTRUCTION + question[:500], answer))
     title = (answer.strip().splitlines() or [""])[0].strip(" \"'“”「」《》#*`。.！!？?：:")[:MAX_TITLE]
     if title:
         with connection():
@@ -310,10 +342,21 @@ def name_conversation(client, model, question, conversation_id, placeholder):
              .where((Conversation.id == conversation_id) & (Conversation.title == placeholder)).execute())
 
 
+def record_interrupted(message):
+    """The usage ledger's estimate for an answer whose process stopped in the middle."""
+    prompt = prompt_for(message, message.conversation.system_prompt)
+    fields = costs.record_answer(message.id, None, {}, prompt)
+    if fields:
+        Message.update(**fields).where(Message.id == message.id).execute()
+
+
 def prompt_for(message, system_prompt):
-    """The messages sent upstream for the assistant `message`: everything before it."""
+    """The messages sent upstream for the assistant `message`: everything before it that
+    is not left out of the context."""
     prompt = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     for earlier in Message.history_before(message):
+        if earlier.is_excluded:
+            continue
         if earlier.content or earlier.role == "user":
             prompt.append({"role": earlier.role, "content": earlier.content})
     return prompt

@@ -28,6 +28,7 @@ from PIL import Image as PILImage
 from models import SUBMIT_LOCK, Image, ImageTask, db, now, one_process_at_a_time
 from providers import errors
 from providers.downloads import decode_data_url, download_image
+from services import costs
 from services import settings as provider_settings
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ def settle(task, problems):
     kept = task.images().count()
     if not kept and not problems:
         problems = [gettext("服务商说已经画完，却没有给出任何图片。请重新提交。")]
+    costs.record_painting(task, kept)
     if not problems:
         finish(task, ImageTask.SUCCEEDED)
     elif kept:

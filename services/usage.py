@@ -1,11 +1,13 @@
-"""The usage page's numbers: totals per model, and bar charts laid out for inline SVG."""
+"""The usage page's numbers, read from the usage ledger (one record per upstream call):
+totals and costs per model, day and conversation, and bar charts laid out for inline SVG."""
 import datetime
 import math
 
 from babel.dates import format_skeleton
 from flask_babel import format_number, get_locale, gettext
 
-from models import Image, Message
+from models import Conversation, UsageRecord
+from services.costs import SYMBOLS, format_cost
 
 RANGES = (7, 30, 90)
 DEFAULT_DAYS = 30
@@ -17,16 +19,73 @@ MAX_DATE_LABELS = 7
 
 
 def report(days):
-    """Totals and charts for the last `days` days, today included."""
+    """Totals, costs and charts for the last `days` days, today included."""
     today = datetime.date.today()
     dates = [today - datetime.timedelta(days=n) for n in range(days - 1, -1, -1)]
     since = datetime.datetime.combine(dates[0], datetime.time.min)
-    tokens = Message.tokens_per_day(since)
-    images = Image.count_per_day(since)
-    token_totals = totals(tokens, ("answers", "prompt_tokens", "completion_tokens", "total_tokens"))
+    rows = UsageRecord.per_day(since)
+    tokens = [row for row in rows if row["total_tokens"]]
+    images = [row for row in rows if row["images"]]
+    token_totals = totals(tokens, ("calls", "prompt_tokens", "completion_tokens", "total_tokens"))
     image_totals = totals(images, ("images",))
+    add_costs(token_totals, tokens)
+    add_costs(image_totals, images)
     return {"token_totals": token_totals, "token_chart": chart(dates, tokens, token_totals, "tokens"),
-            "image_totals": image_totals, "image_chart": chart(dates, images, image_totals, gettext("张"))}
+            "image_totals": image_totals, "image_chart": chart(dates, images, image_totals, gettext("张")),
+            "cost_days": cost_per_day(rows), "conversations": per_conversation(since),
+            "imported": imported(since)}
+
+
+def add_costs(model_totals, rows):
+    """Each model's cost (None when some of its calls had no price) and the totals per currency."""
+    sums, unpriced = {}, set()
+    for row in rows:
+        name = model_name(row)
+        if row["cost"] is None:
+            unpriced.add(name)
+            continue
+        key = (name, row["currency"])
+        sums[key] = sums.get(key, 0) + row["cost"]
+    for m in model_totals["models"]:
+        priced = [(currency, value) for (name, currency), value in sums.items() if name == m["model"]]
+        m["cost"] = " + ".join(format_cost(value, currency) for currency, value in priced)
+        m["is_unpriced"] = m["model"] in unpriced
+    model_totals["overall"]["cost"] = money(sums.items())
+
+
+def money(items):
+    """"¥1.20 + $0.031" from ((…, currency), value) pairs."""
+    per_currency = {}
+    for (_, currency), value in items:
+        per_currency[currency] = per_currency.get(currency, 0) + value
+    return " + ".join(format_cost(value, currency) for currency, value in sorted(per_currency.items())
+                      if currency in SYMBOLS)
+
+
+def cost_per_day(rows):
+    """[(day, "¥… + $…")] for the days that cost something, newest first."""
+    days = {}
+    for row in rows:
+        if row["cost"]:
+            days.setdefault(row["day"], []).append(((row["day"], row["currency"]), row["cost"]))
+    return [(day, money(items)) for day, items in sorted(days.items(), reverse=True)]
+
+
+def per_conversation(since):
+    """The conversations that used the most, with their titles (a deleted one says so)."""
+    rows = UsageRecord.per_conversation(since)
+    titles = {c.id: c.title for c in Conversation.select(Conversation.id, Conversation.title)
+              .where(Conversation.id.in_([row["conversation_id"] for row in rows]))}
+    return [{"title": titles.get(row["conversation_id"]), "id": row["conversation_id"], "calls": row["calls"],
+             "total_tokens": row["total_tokens"] or 0,
+             "cost": format_cost(row["cost"], row["currency"]) if row["cost"] is not None else ""}
+            for row in rows]
+
+
+def imported(since):
+    """Tokens recorded with imported conversations: shown apart, never in the totals."""
+    records = list(UsageRecord.since(since, is_imported=True))
+    return sum(r.prompt_tokens + r.completion_tokens for r in records)
 
 
 def model_name(row):

@@ -68,6 +68,14 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   error of or-fault/moderation; [or-html] a 200 HTML page (a broken gateway);
   [or-no-choices] a 200 JSON object without `choices`; [or-huge] a PNG data URL that decodes
   to 12000 x 12000.
+- Moderation, like the real services, judges everything sent, on both providers and any
+  model: [flagged] anywhere in any message (history and system prompt included) refuses the
+  request as input moderation (DashScope: SSE-framed 400 data_inspection_failed; OpenRouter:
+  403 with moderation metadata). [flag-output] in the last user message gets an answer that
+  starts with [flagged] and is cut by output moderation after four deltas (DashScope: the
+  in-stream error event; OpenRouter: the in-stream 403 error), so sending that partial
+  answer back is refused too. [flagged-bailian] is flagged by DashScope only (the services
+  judge differently), so a message refused there can be resent to OpenRouter.
 """
 import base64
 import json
@@ -222,6 +230,9 @@ OSS_EXPIRED_XML = """<?xml version="1.0" encoding="UTF-8"?>
   <ServerTime>2025-01-10T16:05:00.000Z</ServerTime>
 </Error>"""
 
+FLAGGED = "[flagged]"
+FLAG_OUTPUT = "[flag-output]"
+FLAGGED_BAILIAN = "[flagged-bailian]"
 OR_NO_IMAGE = "[no-image]"
 OR_MODERATION = "[or-moderation]"
 OR_HTML = "[or-html]"
@@ -272,6 +283,19 @@ def message_text(message):
 def last_user_message(body):
     users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
     return message_text(users[-1]) if users else ""
+
+
+def is_flagged(body, phrases=(FLAGGED,)):
+    """Input moderation's verdict on the whole request, as the real services judge it."""
+    return any(phrase in message_text(m) for m in body.get("messages") or [] for phrase in phrases)
+
+
+def is_output_flagged(body):
+    return FLAG_OUTPUT in last_user_message(body) and not is_title_call(body)
+
+
+def reply_to(last):
+    return FLAGGED + REPLY(last) if FLAG_OUTPUT in last else REPLY(last)
 
 
 def usage_for(body, reply):
@@ -332,7 +356,7 @@ def native_error(code, message):
 
 
 def dashscope_reply(model, last):
-    return REPLY(last) + SLOW_TAIL if model == SLOW_MODEL else REPLY(last)
+    return reply_to(last) + SLOW_TAIL if model == SLOW_MODEL else reply_to(last)
 
 
 def dashscope_thinks(body, model):
@@ -537,7 +561,7 @@ class OpenRouterAnswer:
         self.body, self.model = body, model
         self.id, self.created = f"gen-{int(time.time())}-{uuid.uuid4().hex[:12]}", int(time.time())
         self.provider = OPENROUTER_MODELS[model][0]
-        self.reply = REPLY(last_user_message(body))
+        self.reply = reply_to(last_user_message(body))
         if model == OR_FAULT_CONTENT_FILTER:  # the provider cut it after four deltas
             self.reply = self.reply[:4 * PIECE]
         self.finish = "content_filter" if model == OR_FAULT_CONTENT_FILTER else "stop"
@@ -799,6 +823,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "code": "invalid_parameter_error",
                 "message": "parameter.enable_thinking must be set to false for non-streaming calls",
                 "param": None, "type": "invalid_request_error"}, "request_id": new_request_id()})
+        if is_flagged(body, (FLAGGED, FLAGGED_BAILIAN)):
+            return self.input_moderation(stream)
+        if is_output_flagged(body):
+            model = FAULT_OUTPUT_MODERATION
         if self.dashscope_fault(model, stream) or self.title_fault(body):
             return
         if model == FAULT_SLOW_FIRST and not self.pause(2):
@@ -1020,11 +1048,11 @@ class _Handler(BaseHTTPRequestHandler):
         if model not in OPENROUTER_MODELS:
             return self.send_json(400, {"error": {"message": f"{model} is not a valid model ID",
                                                   "code": 400}, "user_id": "user_1"})
-        fault = openrouter_fault(model, last_user_message(body))
+        fault = openrouter_fault(OR_FAULT_MODERATION if is_flagged(body) else model, last_user_message(body))
         if fault:
             status, error, headers = fault
             return self.send_json(status, error, headers)
-        answer = OpenRouterAnswer(body, model)
+        answer = OpenRouterAnswer(body, OR_FAULT_OUTPUT_MODERATION if is_output_flagged(body) else model)
         if body.get("stream") is True:
             return self.openrouter_stream(answer)
         wait = {OR_FAULT_STALL: 30, OR_FAULT_SLOW_FIRST: 2}.get(model, 0)

@@ -3,7 +3,7 @@ import pytest
 from playwright.sync_api import expect
 
 import models
-from models import Conversation, Image, Message
+from models import Conversation, UsageRecord
 
 pytestmark = pytest.mark.browser
 
@@ -13,10 +13,9 @@ def seed(live_server):
     with models.db.connection_context():
         conversation = Conversation.create()
         for model, tokens in (("qwen-plus", 1200), ("deepseek/deepseek-chat-v3-0324", 800)):
-            Message.create(conversation=conversation, role="assistant", model=model, prompt_tokens=tokens,
-                           completion_tokens=tokens, total_tokens=2 * tokens)
-        Image.create(file="a.png", thumbnail="a.webp", width=1024, height=1024, prompt="花店",
-                     model="wan2.2-t2i-flash", provider="dashscope")
+            UsageRecord.create(kind="answer", provider="dashscope", model=model, prompt_tokens=tokens,
+                               completion_tokens=tokens, conversation_id=conversation.id)
+        UsageRecord.create(kind="painting", provider="dashscope", model="wan2.2-t2i-flash", images=1)
 
 
 def test_the_charts_show_and_fit_a_phone_screen(page, live_server):

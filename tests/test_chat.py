@@ -232,18 +232,18 @@ def test_stop_keeps_what_came_so_far(client, fake):
     assert "sse-connect" not in html
 
 
-def test_regenerate_replaces_the_last_answer(client, fake):
+def test_regenerate_answers_again_as_a_new_version(client, fake):
     first = ask(client, "你好")
     html = client.post(f"/m/{first.id}/regenerate", headers=HX).text
-    assert Message.get_or_none(Message.id == first.id) is None
-    answers = list(Message.select().where(Message.role == "assistant"))
+    assert Message.get_by_id(first.id).is_current is False  # kept, as the other version
+    answers = list(Conversation.get_by_id(first.conversation_id).messages().where(Message.role == "assistant"))
     assert len(answers) == 1 and answers[0].id != first.id
     assert f'sse-connect="/m/{answers[0].id}/stream"' in html
     read_stream(client, answers[0].id)
     assert Message.get_by_id(answers[0].id).content == REPLY("你好")
 
 
-def test_editing_a_question_answers_it_again_and_drops_what_followed(client, fake):
+def test_editing_a_question_answers_it_again_on_a_new_branch(client, fake):
     first = ask(client, "第一句")
     second = ask(client, "第二句", conversation_id=first.conversation_id)
     question = Message.get(Message.content == "第一句")
@@ -253,7 +253,7 @@ def test_editing_a_question_answers_it_again_and_drops_what_followed(client, fak
     assert remaining[0].content == "改过的第一句"
     read_stream(client, remaining[1].id)
     assert Message.get_by_id(remaining[1].id).content == REPLY("改过的第一句")
-    assert Message.get_or_none(Message.id == second.id) is None
+    assert Message.get_by_id(second.id).is_current is False  # the old branch is kept
 
 
 def test_conversations_are_listed_newest_first_and_searchable(client, fake):

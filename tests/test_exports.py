@@ -67,8 +67,7 @@ def test_export_all_then_import_into_a_new_moyan_loses_nothing(client, fake, tmp
 
 
 def upload(client, data):
-    file = {"file": (io.BytesIO(json.dumps(data, ensure_ascii=False).encode()), "all.json")}
-    return client.post("/import", data=file, headers=HX, content_type="multipart/form-data")
+    return imported(client, json.dumps(data, ensure_ascii=False).encode())
 
 
 def test_importing_the_same_export_again_skips_it_or_takes_the_newer_copy(client, fake):

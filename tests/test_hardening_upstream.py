@@ -154,15 +154,15 @@ def test_an_upload_over_50_mb_is_refused_with_a_sentence_before_it_is_read(clien
 
 
 def test_an_import_that_breaks_while_writing_leaves_nothing_behind(client, monkeypatch):
-    insert_many, calls = Message.insert_many.__func__, []
+    insert, calls = Message.insert.__func__, []
 
-    def failing_third_time(cls, rows):
+    def failing_in_the_third_batch(cls, *args, **fields):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 250:
             raise OSError("disk full")
-        return insert_many(cls, rows)
+        return insert(cls, *args, **fields)
 
-    monkeypatch.setattr(Message, "insert_many", classmethod(failing_third_time))
+    monkeypatch.setattr(Message, "insert", classmethod(failing_in_the_third_batch))
     messages = [{"role": "user", "content": f"消息 {i}"} for i in range(1_000)]
     response = imported(client, export_of(conversation(), conversation(messages)))
     assert "导入途中出了问题，没有导入任何内容" in response.text

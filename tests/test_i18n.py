@@ -160,10 +160,10 @@ def test_dates_and_numbers_follow_the_language(client, fake):
 
 
 def test_the_usage_chart_names_its_busiest_day_per_language(client, fake):
-    from models import Conversation, Message
+    from models import UsageRecord
     day = datetime.datetime.now() - datetime.timedelta(days=1)
-    Message.create(conversation=Conversation.create(title="t"), role="assistant", status=Message.DONE,
-                   model="qwen-plus", total_tokens=4000, created_at=day)
+    UsageRecord.create(kind="answer", provider="dashscope", model="qwen-plus", prompt_tokens=1000,
+                       completion_tokens=3000, at=day)
     assert f"最多的一天是 {day.month}月{day.day}日，4,000 tokens" in client.get("/usage").text
     month = day.strftime("%b")  # the C locale's English month abbreviation
     assert f"the busiest day was {month} {day.day}, with 4,000 tokens" in english(client).get("/usage").text

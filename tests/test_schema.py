@@ -6,7 +6,7 @@ import pytest
 from playhouse.migrate import migrate
 
 from app import create_app
-from models import (MIGRATIONS, Conversation, Image, ImageTask, Message, Setting, db, init_db, migrator,
+from models import (MIGRATIONS, Conversation, Image, ImageTask, Message, Setting, UsageRecord, db, init_db, migrator,
                     schema_version, set_schema_version)
 
 V0_DUMP = os.path.join(os.path.dirname(__file__), "data", "moyan-v0.sql")
@@ -27,6 +27,9 @@ def test_a_version_0_database_is_upgraded_with_everything_kept(fake, tmp_path, m
         assert Message.get(Message.role == "assistant").total_tokens == 30
         assert Image.get().prompt == "花店"
         assert Setting.get_value("dashscope_text_model") == "qwen-max"
+        ledger = {r.kind: r for r in UsageRecord.select()}  # what was used before the ledger
+        assert (ledger["answer"].prompt_tokens + ledger["answer"].completion_tokens, ledger["answer"].cost) == (30, None)
+        assert ledger["painting"].images == 1
     with sqlite3.connect(data_dir / "moyan.db") as upgraded:
         assert upgraded.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert upgraded.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -54,6 +57,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
     with db.connection_context():
         conversation = Conversation.create(title="旧版本的对话")
         Message.create(conversation=conversation, role="user", content="你好")
+        Message.create(conversation=conversation, role="assistant", content="你好！")
         ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
         assert schema_version() == len(MIGRATIONS)
         with db.atomic():
@@ -64,7 +68,15 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("message", "image_task_id"),
                     migrator().drop_column("message", "content_html"),
                     migrator().drop_column("imagetask", "lease_owner"),
-                    migrator().drop_column("imagetask", "lease_until"))
+                    migrator().drop_column("imagetask", "lease_until"),
+                    migrator().drop_column("message", "is_excluded"),
+                    migrator().drop_column("message", "moderated"),
+                    migrator().drop_column("message", "cost"),
+                    migrator().drop_column("message", "currency"),
+                    migrator().drop_column("message", "is_usage_estimate"),
+                    migrator().drop_column("message", "parent_id"),
+                    migrator().drop_column("message", "is_chosen"),
+                    migrator().drop_column("message", "is_current"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
     with db.connection_context():
@@ -72,5 +84,9 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         upgraded = Conversation.get()
         assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)
         assert len(upgraded.export_id) == 32
-        assert [(m.content, m.image_task_id) for m in upgraded.messages()] == [("你好", None)]
+        assert [(m.content, m.image_task_id, m.is_excluded, m.moderated)
+                for m in upgraded.messages()] == [("你好", None, False, ""), ("你好！", None, False, "")]
+        question, answer = upgraded.messages()
+        assert (question.parent_id, answer.parent_id) == (None, question.id)  # one path, as before
+        assert answer.is_chosen and answer.is_current
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")

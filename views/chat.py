@@ -124,7 +124,7 @@ def pin(conversation_id):
 @bp.delete("/c/<int:conversation_id>")
 def delete(conversation_id):
     conversation = get_or_404(Conversation, conversation_id)
-    for message in list(conversation.messages().where(Message.status == Message.STREAMING)):
+    for message in list(conversation.message_set.where(Message.status == Message.STREAMING)):
         generations().stop(message.id)
     conversation.delete_instance(recursive=True)
     is_open = (htmx.current_url or "").rstrip("/").endswith(f"/c/{conversation_id}")
@@ -162,7 +162,7 @@ def send():
             conversation.touch(**options)
         else:
             conversation = Conversation.create(title=title_from(text), **options)
-        user_message = Message.create(conversation=conversation, role="user", content=text)
+        user_message = Message.append(conversation, role="user", content=text)
     answer = paint_answer(conversation, text) if is_painting else start_answer(conversation)
     headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
     context = {"conversation": conversation}
@@ -198,7 +198,7 @@ def stream(message_id):
         with db.connection_context():
             final = generations().settle(Message.get_by_id(message_id))
             yield sse.frame(sse.DONE, render_template("partials/message.html", m=final)
-                            + str(sidebar_item(final.conversation, oob=True)))
+                            + refused_question(final) + str(sidebar_item(final.conversation, oob=True)))
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -211,6 +211,48 @@ def stop(message_id):
     return render_template("partials/message.html", m=Message.get_by_id(message_id))
 
 
+def refused_question(answer):
+    """The question of an answer refused by input moderation, marked, to swap in out of band."""
+    if answer.moderated != "input":
+        return ""
+    question = Message.question_of(answer.id)
+    return render_template("partials/message.html", m=question, oob=True) if question else ""
+
+
+@bp.app_template_global()
+def other_provider(name):
+    """(name, label) of the provider a conversation on `name` could try instead."""
+    other = next(p for p in provider_settings.PROVIDERS if p != name)
+    return other, provider_settings.PROVIDERS[other]
+
+
+@bp.post("/m/<int:message_id>/context")
+def toggle_context(message_id):
+    """Leave the message out of later requests, or put it back."""
+    message = get_or_404(Message, message_id)
+    Message.update(is_excluded=not message.is_excluded).where(Message.id == message.id).execute()
+    return render_template("partials/message.html", m=Message.get_by_id(message.id))
+
+
+@bp.post("/m/<int:message_id>/resend")
+def resend_elsewhere(message_id):
+    """Send a refused question again, as a new message, to the conversation's other provider
+    (its default model); the refused one stays marked and out of the context."""
+    message = get_or_404(Message, message_id)
+    if message.role != "user":
+        return alert(gettext("只能重新发送自己发送的消息。"))
+    conversation = message.conversation
+    provider, _ = other_provider(conversation.provider)
+    with db.atomic():
+        Conversation.update(provider=provider, model="").where(Conversation.id == conversation.id).execute()
+        conversation = Conversation.get_by_id(conversation.id)
+        conversation.touch()
+        question = Message.append(conversation, role="user", content=message.content)
+    answer = start_answer(conversation)
+    return render_template("partials/sent.html", messages=[question, answer], conversation=conversation,
+                           is_new=False, resent=True, **options_context(), **sidebar())
+
+
 @bp.post("/m/<int:message_id>/regenerate")
 def regenerate(message_id):
     message = get_or_404(Message, message_id)
@@ -218,10 +260,18 @@ def regenerate(message_id):
         return alert(gettext("只能重新生成模型的回答。"))
     generations().stop(message.id)
     conversation = message.conversation
-    (Message.delete().where((Message.conversation == conversation) & (Message.id >= message.id))
-     .execute())
-    start_answer(conversation)
+    start_answer(conversation, version_of=message)
     return render_template("partials/messages.html", conversation=conversation)
+
+
+@bp.post("/m/<int:message_id>/choose")
+def choose(message_id):
+    """Show this version of its turn (‹ n / m ›): the visible path, and what later turns
+    build on, now runs through it."""
+    message = get_or_404(Message, message_id)
+    with db.atomic():
+        message.choose()
+    return render_template("partials/messages.html", conversation=message.conversation)
 
 
 @bp.get("/m/<int:message_id>/edit")
@@ -237,7 +287,8 @@ def message(message_id):
 
 @bp.post("/m/<int:message_id>/edit")
 def edit(message_id):
-    """Change a question and answer it again; what came after it is replaced."""
+    """Ask a changed question: a new version of it, answered again. The old question and
+    what followed it stay reachable as the other branch."""
     message = get_or_404(Message, message_id)
     text = request.form.get("text", "").strip()
     if message.role != "user":
@@ -249,9 +300,7 @@ def edit(message_id):
     for answer in list(Message.select().where(later & (Message.status == Message.STREAMING))):
         generations().stop(answer.id)
     with db.atomic():
-        Message.delete().where(later).execute()
-        message.content = text
-        message.save()
+        Message.add_version(message, role="user", content=text)
     start_answer(conversation)
     return render_template("partials/messages.html", conversation=conversation)
 
@@ -277,12 +326,13 @@ def read_options():
             "thinking": request.form.get("thinking") == "on"}, None
 
 
-def start_answer(conversation):
-    """Create the assistant message for the end of `conversation` and start generating it."""
+def start_answer(conversation, version_of=None):
+    """Create the assistant message for the end of `conversation` (or a new version of the
+    answer `version_of`) and start generating it."""
     settings = provider_settings.load(conversation.provider)
     model = conversation.model or settings.text_model
-    answer = Message.create(conversation=conversation, role="assistant", status=Message.STREAMING,
-                            provider=conversation.provider, model=model)
+    fields = {"role": "assistant", "status": Message.STREAMING, "provider": conversation.provider, "model": model}
+    answer = Message.add_version(version_of, **fields) if version_of else Message.append(conversation, **fields)
     prompt = generation.prompt_for(answer, conversation.system_prompt)
     is_first_answer = [m["role"] for m in prompt if m["role"] != "system"] == ["user"]
     retitle = (conversation.id, conversation.title) if is_first_answer else None
@@ -297,7 +347,7 @@ def paint_answer(conversation, prompt):
     settings = provider_settings.load(conversation.provider)
     task = ImageTask.create(provider=conversation.provider, model=settings.image_model, prompt=prompt,
                             seed=random.randint(0, MAX_SEED))
-    answer = Message.create(conversation=conversation, role="assistant", provider=task.provider,
+    answer = Message.append(conversation, role="assistant", provider=task.provider,
                             model=task.model, image_task_id=task.id)
     current_app.extensions["painter"].submit_waiting()
     return answer
