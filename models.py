@@ -257,11 +257,6 @@ class Message(BaseModel):
         phrase = '"' + query.replace('"', '""') + '"'
         return cls.id.in_(SQL("(SELECT rowid FROM message_fts WHERE message_fts MATCH ?)", [phrase]))
 
-    def later_turns(self):
-        """How many questions came after this one (editing it replaces them)."""
-        return (Message.select().where((Message.conversation == self.conversation_id)
-                                       & (Message.id > self.id) & (Message.role == "user")).count())
-
     @classmethod
     def history_before(cls, message):
         """The visible turns that lead up to `message`, for the upstream prompt: on one path

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 
-from models import Conversation, Message, connection, db
+from models import Conversation, Message, close_db, connection, db
 from providers.errors import InputModerated, OutputModerated, ProviderError
 from services import costs, sse
 from services.markdown import render as render_markdown
@@ -168,6 +168,7 @@ class Answer:
         finally:
             if not self.is_finishing:  # e.g. the thread killed: never leave it streaming
                 self.finish(Message.INTERRUPTED, Message.INTERRUPTED_ERROR)
+            close_db()  # a connection opened outside connection() goes back to the pool
 
     def receive(self, pieces):
         """Keep every piece until the stream ends or the answer is stopped; the usage."""
@@ -333,11 +334,11 @@ def name_conversation(client, model, question, conversation_id, placeholder):
     except Exception as exc:  # ProviderError, or anything else: the first words stay
         log.info("no title for conversation %s: %s", conversation_id, exc.__class__.__name__)
         return
-    costs.record_title(client.name, model, usage, token_counts(usage), conversation_id,
-                       (TITLE_INSTRUCTION + question[:500], answer))
     title = (answer.strip().splitlines() or [""])[0].strip(" \"'“”「」《》#*`。.！!？?：:")[:MAX_TITLE]
-    if title:
-        with connection():
+    with connection():
+        costs.record_title(client.name, model, usage, token_counts(usage), conversation_id,
+                           (TITLE_INSTRUCTION + question[:500], answer))
+        if title:
             (Conversation.update(title=title)
              .where((Conversation.id == conversation_id) & (Conversation.title == placeholder)).execute())
 

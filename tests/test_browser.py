@@ -234,36 +234,6 @@ def test_no_icon_depends_on_an_emoji_font(page, live_server):
     assert not re.search("[\U0001F000-\U0001FFFF\u2600-\u27BF\u25A0-\u25FF\u2190-\u21FF]", text)
 
 
-def test_editing_an_early_message_asks_before_replacing_the_later_turns(page, live_server):
-    open_chat(page, live_server)
-    ask(page, "第一问")
-    expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问")
-    ask(page, "第二问")
-    expect(answer(page).locator(".markdown")).to_contain_text("收到：第二问")
-    asked, answers = [], ["dismiss"]
-    page.on("dialog", lambda dialog: (asked.append(dialog.message),
-                                      dialog.accept() if answers.pop(0) == "accept" else dialog.dismiss()))
-    first = page.locator("article:not(.answer)").first
-    first.get_by_role("button", name="编辑").click()
-    first.get_by_role("button", name="取消").click()  # cancelling asks nothing
-    expect(first.get_by_role("button", name="编辑")).to_be_visible()
-    first.get_by_role("button", name="编辑").click()
-    first.get_by_label("修改消息").fill("第一问（改）")
-    first.get_by_role("button", name="保存并重新发送").click()
-    expect(page.get_by_text("收到：第二问")).to_be_visible()  # dismissed: nothing replaced
-    assert len(asked) == 1 and "1 轮对话会被删除" in asked[0]
-    answers.append("accept")
-    first.get_by_role("button", name="保存并重新发送").click()
-    expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问（改）")
-    expect(page.get_by_text("第二问")).to_have_count(0)
-    first = page.locator("article:not(.answer)").first
-    first.get_by_role("button", name="编辑").click()
-    first.get_by_label("修改消息").fill("第一问（再改）")
-    first.get_by_role("button", name="保存并重新发送").click()  # the last question: nothing to ask
-    expect(answer(page).locator(".markdown")).to_contain_text("收到：第一问（再改）")
-    assert len(asked) == 2
-
-
 def test_keyboard_shortcuts_stop_search_and_start_a_new_chat(page, live_server):
     open_chat(page, live_server, model="qwen-slow")
     ask(page, "你好")

@@ -1,6 +1,5 @@
 """The usage ledger and costs: one record per upstream call, kept whatever happens to
 what it served; prices, estimates, budgets."""
-import io
 import math
 import re
 
@@ -10,6 +9,7 @@ from conftest import answer_calls, wait_until
 from models import Conversation, ImageTask, Message, UsageRecord
 from services import costs
 from test_chat import HX, answer_id, ask, read_stream, send
+from test_exports import imported
 
 
 def answer_records():
@@ -142,9 +142,10 @@ def test_imported_usage_is_shown_apart_and_not_counted(client, fake):
     month_spent()
     before = total_row(client.get("/usage").text)
     exported = client.get(f"/c/{message.conversation_id}/export.json").get_data()
-    client.post("/import", data={"file": (io.BytesIO(exported), "a.json")}, headers=HX)
-    imported = UsageRecord.get(UsageRecord.is_imported == True)  # noqa: E712
-    assert imported.cost == message.cost and imported.prompt_tokens == message.prompt_tokens
+    client.delete(f"/c/{message.conversation_id}", headers=HX)  # its usage stays in the ledger
+    imported(client, exported)  # (the same export is skipped while the conversation is here)
+    record = UsageRecord.get(UsageRecord.is_imported == True)  # noqa: E712
+    assert record.cost == message.cost and record.prompt_tokens == message.prompt_tokens
     html = client.get("/usage").text
     assert "导入的对话里记录的用量" in html
     assert total_row(html) == before
