@@ -188,3 +188,32 @@
     button.title = label;
   });
 })();
+
+(function () {
+  "use strict";
+
+  // "用这段画图" takes the part of the answer the reader selected, if any, else all of it.
+  // The selection is read at mousedown: a click on the link may clear it first.
+  var MAX_SELECTION = 2001;  // one more than the longest prompt: the server says when it cut
+  var selected = "";
+  function selectionIn(article) {
+    var selection = window.getSelection();
+    var answer = article.querySelector(".markdown");
+    if (!selection || selection.isCollapsed || !answer) return "";
+    if (!answer.contains(selection.anchorNode) || !answer.contains(selection.focusNode)) return "";
+    return selection.toString().trim();
+  }
+  document.addEventListener("mousedown", function (event) {
+    var link = event.target.closest("a.paint-from-answer");
+    if (link) selected = selectionIn(link.closest("article"));
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a.paint-from-answer");
+    if (!link) return;
+    var text = selected || selectionIn(link.closest("article"));
+    selected = "";
+    if (!text) return;
+    event.preventDefault();
+    window.location.href = link.href + "&selection=" + encodeURIComponent(text.slice(0, MAX_SELECTION));
+  });
+})();
