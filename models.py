@@ -299,8 +299,9 @@ class ImageTask(BaseModel):
         return f"{self.width}*{self.height}"
 
     def seconds_elapsed(self):
+        """Since the request, the wait in the queues included: it never jumps back."""
         end = self.finished_at or now()
-        return max(0, int((end - (self.submitted_at or self.created_at)).total_seconds()))
+        return max(0, int((end - self.created_at).total_seconds()))
 
     def images(self):
         return self.image_set.order_by(Image.index)

@@ -22,7 +22,7 @@ import time
 import uuid
 
 from flask import current_app
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from PIL import Image as PILImage
 
 from models import SUBMIT_LOCK, Image, ImageTask, db, now, one_process_at_a_time
@@ -208,13 +208,24 @@ def is_too_old(task):
     return (now() - started).total_seconds() > current_app.config["IMAGE_TASK_TIMEOUT"]
 
 
+# What the provider's task codes mean, in a sentence; its own messages are English and stay in the log.
+TASK_CODES = {
+    "InvalidParameter": lazy_gettext("服务商认为参数有误（InvalidParameter），请检查尺寸、张数等参数或修改提示词后重试。"),
+    "InternalError.Timeout": lazy_gettext("服务商生成超时，请稍后重试。"),
+    "InternalError": lazy_gettext("服务商内部出错，请稍后重试。"),
+}
+
+
 def failed_message(output):
+    """A Chinese sentence for a failed task, or a failed result of a task."""
     code, message = output.get("code") or "", output.get("message") or ""
+    log.info("task failure from the provider: %s %s", code, message[:200])
     known = errors.DASHSCOPE_CODES.get(code)
     if known:
         return known.user_message
-    return gettext("生成失败（%(code)s：%(message)s）。请修改提示词或参数后重试。",
-                   code=code or gettext("未知错误"), message=message or gettext("无说明"))
+    if code in TASK_CODES:
+        return TASK_CODES[code]
+    return gettext("服务商没有完成生成（错误码 %(code)s），请修改提示词或参数后重试。", code=code or gettext("未知"))
 
 
 def keep_results(task, output, request_id):
@@ -222,7 +233,7 @@ def keep_results(task, output, request_id):
     problems = []
     for index, result in enumerate(output.get("results") or []):
         if not result.get("url"):
-            problems.append(result.get("message") or result.get("code") or gettext("未知原因"))
+            problems.append(failed_message(result))
             continue
         try:
             data, content_type = download_with_retries(result["url"])
@@ -267,18 +278,23 @@ def finish(task, status, error=""):
 
 
 def paint_with_openrouter(task):
+    """One call per picture asked for: an OpenRouter image model answers each call with one."""
     client = provider_settings.client("openrouter")
     problems = []
-    try:
-        urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
-                                                     aspect_ratio(task.width, task.height))
-        task.request_id = generation_id
-        for index, url in enumerate(urls[:task.n]):
-            save_image(task, index, *decode_data_url(url), "", generation_id)
-        if not urls:
-            problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
-    except errors.ProviderError as exc:
-        problems.append(exc.user_message)
+    for index in range(task.n):
+        try:
+            urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
+                                                         aspect_ratio(task.width, task.height))
+            task.request_id = generation_id
+            if urls:
+                save_image(task, index, *decode_data_url(urls[0]), "", generation_id)
+            else:
+                problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
+        except errors.ProviderError as exc:
+            problems.append(exc.user_message)
+            if not exc.is_retryable:
+                problems += [exc.user_message] * (task.n - index - 1)  # the next calls would fail alike
+                break
     settle(task, problems)
 
 

@@ -102,6 +102,15 @@
     });
   });
 
+  // Another painting provider: its own default model, and its model ids suggested.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.id !== "paint-provider") return;
+    var model = document.getElementById("paint-model");
+    model.value = select.options[select.selectedIndex].dataset.defaultModel;
+    model.setAttribute("list", "paint-model-ids-" + select.value);
+  });
+
   // The painting form shows width and height only for a custom size.
   document.addEventListener("change", function (event) {
     if (event.target.classList.contains("size-select")) {

@@ -39,3 +39,18 @@ def test_paint_from_the_selected_part_of_an_answer(page, live_server):
     select_text_of(answer.locator(".markdown p").first)
     answer.get_by_role("link", name="用这段画图").click()
     expect(page.get_by_label("提示词", exact=True)).to_have_value("收到：湖边的小屋。")
+
+
+def test_choosing_openrouter_for_a_painting_switches_the_model_too(page, live_server):
+    page.goto(live_server.url + "/images")
+    model = page.get_by_label("模型")
+    expect(model).to_have_value("wan2.2-t2i-flash")
+    page.get_by_label("服务").select_option("openrouter")
+    expect(model).to_have_value("google/gemini-2.5-flash-image")
+    expect(model).to_have_attribute("list", "paint-model-ids-openrouter")
+    page.get_by_label("提示词", exact=True).fill("一只猫")
+    page.get_by_label("张数").select_option("2")
+    page.get_by_role("button", name="开始画").click()
+    expect(page.locator(".image-task").first.locator("img")).to_have_count(2, timeout=20_000)
+    page.get_by_label("服务").select_option("dashscope")
+    expect(model).to_have_value("wan2.2-t2i-flash")

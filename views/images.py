@@ -25,8 +25,13 @@ PAGE_SIZE = 40
 
 def form_context(values, errors=None):
     return {"values": values, "errors": errors or {}, "size_presets": SIZE_PRESETS,
-            "providers": provider_settings.PROVIDERS, "wan_models": WAN_MODELS,
-            "openrouter_models": provider_settings.load("openrouter").image_models}
+            "providers": provider_settings.PROVIDERS, "model_choices": model_choices(),
+            "default_models": {name: provider_settings.load(name).image_model for name in provider_settings.PROVIDERS}}
+
+
+def model_choices():
+    """The image model ids to suggest for each provider."""
+    return {"dashscope": WAN_MODELS, "openrouter": provider_settings.load("openrouter").image_models}
 
 
 def default_values():
@@ -167,6 +172,8 @@ def read_paint_form():
         errors["provider"] = gettext("请选择一个模型服务。")
     if not MODEL_ID.match(values["model"]):
         errors["model"] = gettext("请填写模型名称，例如 wan2.2-t2i-flash。")
+    elif values["provider"] == "openrouter" and "/" not in values["model"]:
+        errors["model"] = gettext("OpenRouter 的模型名称形如「厂商/模型」，例如 google/gemini-2.5-flash-image。")
     return values, errors
 
 
