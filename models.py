@@ -211,6 +211,9 @@ class Message(BaseModel):
     def is_streaming(self):
         return self.status == self.STREAMING
 
+    def pictures(self):
+        return list(self.attachments.order_by(Attachment.id)) if self.role == "user" else []
+
     @property
     def image_task(self):
         return ImageTask.get_or_none(ImageTask.id == self.image_task_id) if self.image_task_id else None
@@ -371,6 +374,34 @@ class Image(BaseModel):
                     .group_by(day, cls.model).order_by(day, cls.model).dicts())
 
 
+class Attachment(BaseModel):
+    """A picture sent with a chat message: uploaded, pasted, dropped or taken from the gallery.
+    It exists from the upload on; sending the message attaches it."""
+    id = IdField()
+    message = ForeignKeyField(Message, null=True, on_delete="CASCADE", backref="attachments")
+    file = CharField()  # relative to the images folder
+    thumbnail = CharField()
+    content_type = CharField()
+    width = IntegerField()
+    height = IntegerField()
+    size = IntegerField()  # bytes
+    created_at = DateTimeField(default=now)
+
+    @classmethod
+    def unsent(cls, ids):
+        """The pictures with these ids that no message has yet, in the order given."""
+        found = {a.id: a for a in cls.select().where(cls.id.in_(ids) & cls.message.is_null())}
+        return [found[i] for i in ids if i in found]
+
+    @classmethod
+    def of_messages(cls, message_ids):
+        """message id -> its pictures, for these messages."""
+        pictures = {}
+        for picture in cls.select().where(cls.message.in_(message_ids)).order_by(cls.id):
+            pictures.setdefault(picture.message_id, []).append(picture)
+        return pictures
+
+
 class LoginFailure(BaseModel):
     address = CharField(index=True)
     at = DateTimeField(default=now, index=True)
@@ -384,7 +415,7 @@ class LoginSession(BaseModel):
     created_at = DateTimeField(default=now, index=True)
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image, LoginFailure, LoginSession]
+MODELS = [Setting, Conversation, Message, ImageTask, Image, Attachment, LoginFailure, LoginSession]
 
 def add_conversation_pin():
     migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))

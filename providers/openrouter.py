@@ -25,6 +25,12 @@ class OpenRouterClient(ChatClient):
         return sorted(m["id"] for m in answer.json().get("data", [])
                       if "image" in (m.get("architecture") or {}).get("output_modalities", []))
 
+    def list_seeing_models(self):
+        """The ids of the chat models that take pictures."""
+        answer = self.request("GET", f"{self.base_url}/models")
+        return sorted(m["id"] for m in answer.json().get("data", [])
+                      if "image" in (m.get("architecture") or {}).get("input_modalities", []))
+
     def generate_images(self, model, prompt, aspect_ratio=None):
         """Paint with a chat model that outputs images; return (data URLs, generation id)."""
         body = {"model": model, "modalities": ["image", "text"], "stream": False,

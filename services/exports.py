@@ -1,9 +1,11 @@
 """Conversations out to Markdown and JSON, and JSON back in, with nothing lost."""
+import base64
 import datetime
 
 from flask_babel import gettext
 
 from models import Conversation, Message, db
+from services import attachments
 
 FORMAT = "moyan.conversations"
 VERSION = 1
@@ -25,7 +27,15 @@ def conversation_data(conversation):
     data = {name: plain(getattr(conversation, name)) for name in CONVERSATION_FIELDS}
     data["messages"] = [{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}
                         for m in conversation.messages()]
+    for message, m in zip(data["messages"], conversation.messages()):
+        if pictures := m.pictures():
+            message["pictures"] = [picture_data(picture) for picture in pictures]
     return data
+
+
+def picture_data(picture):
+    """A picture sent with a message, in the file itself: the export needs nothing else."""
+    return {"content_type": picture.content_type, "data": attachments.data_url(picture).partition(",")[2]}
 
 
 def plain(value):
@@ -56,8 +66,10 @@ def import_json(data):
     with db.atomic():
         for fields, messages in conversations:
             conversation = Conversation.create(**fields)
-            for message in messages:
-                Message.create(conversation=conversation, **message)
+            for message, pictures in messages:
+                created = Message.create(conversation=conversation, **message)
+                for picture in pictures:
+                    save_picture(picture, created)
     return len(conversations)
 
 
@@ -73,8 +85,23 @@ def checked_conversation(data):
                              if message.get(name) is not None}
         if fields_of_message.get("status") not in STATUSES:
             fields_of_message["status"] = Message.INTERRUPTED if message.get("role") == "assistant" else Message.DONE
-        messages.append(fields_of_message)
+        messages.append((fields_of_message, checked_pictures(message.get("pictures") or [])))
     return fields, messages
+
+
+def save_picture(data, message):
+    try:
+        attachments.save_picture(data, message=message)
+    except attachments.BadPicture as exc:
+        raise NotAnExport(str(exc)) from None
+
+
+def checked_pictures(pictures):
+    """The bytes of a message's exported pictures."""
+    try:
+        return [base64.b64decode(picture["data"], validate=True) for picture in pictures[:attachments.MAX_PICTURES]]
+    except (TypeError, KeyError, ValueError):
+        raise NotAnExport(gettext("文件里有一张图片格式不对，没有导入任何内容。")) from None
 
 
 def parsed(name, value):

@@ -226,3 +226,43 @@
     window.location.href = link.href + "&selection=" + encodeURIComponent(text.slice(0, MAX_SELECTION));
   });
 })();
+
+(function () {
+  "use strict";
+
+  // Pictures for a message: chosen with the button, pasted, or dropped on the composer. Each
+  // goes up at once (the hidden #picture-form) and comes back as a chip in #composer-pictures.
+  function upload(files) {
+    var pictures = Array.prototype.filter.call(files, function (file) { return file.type.indexOf("image/") === 0; });
+    if (!pictures.length) return false;
+    var input = document.getElementById("picture-input");
+    var transfer = new DataTransfer();
+    pictures.forEach(function (file) { transfer.items.add(file); });
+    input.files = transfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+  document.addEventListener("paste", function (event) {
+    if (!event.target.closest || !event.target.closest("#composer")) return;
+    if (event.clipboardData && upload(event.clipboardData.files)) event.preventDefault();
+  });
+  document.addEventListener("dragover", function (event) {
+    if (event.target.closest && event.target.closest("#composer")) event.preventDefault();
+  });
+  document.addEventListener("drop", function (event) {
+    if (!event.target.closest || !event.target.closest("#composer")) return;
+    event.preventDefault();
+    upload(event.dataTransfer.files);
+  });
+  document.addEventListener("click", function (event) {
+    var remove = event.target.closest(".picture-remove");
+    if (remove) remove.closest(".attached-picture").remove();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.id === "picture-form") form.reset();  // the same picture can be chosen again
+    if (form.id === "composer" && event.detail.successful) {
+      document.getElementById("composer-pictures").innerHTML = "";
+    }
+  });
+})();

@@ -2,6 +2,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from fake_upstream import make_png
+
 pytestmark = pytest.mark.browser
 
 
@@ -54,3 +56,60 @@ def test_choosing_openrouter_for_a_painting_switches_the_model_too(page, live_se
     expect(page.locator(".image-task").first.locator("img")).to_have_count(2, timeout=20_000)
     page.get_by_label("服务").select_option("dashscope")
     expect(model).to_have_value("wan2.2-t2i-flash")
+
+
+# -- pictures in the chat ------------------------------------------------------------
+
+def a_png_file(tmp_path, name="猫.png"):
+    path = tmp_path / name
+    path.write_bytes(make_png(320, 200, (0xE0, 0x7A, 0x3B)))
+    return path
+
+
+def test_a_picture_attached_with_the_button_is_answered_by_a_model_that_can_see(page, live_server, tmp_path):
+    page.goto(live_server.url + "/")
+    page.locator("#picture-input").set_input_files(a_png_file(tmp_path))
+    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
+    box = page.get_by_label("消息")
+    box.fill("这是什么颜色？")
+    box.press("Enter")
+    question = page.locator("article").filter(has_text="这是什么颜色？")
+    expect(question.locator(".message-pictures img")).to_have_count(1)
+    answer = page.locator("article.answer[data-status=done]").last
+    expect(answer).to_contain_text("看到 1 张图片。")
+    expect(answer).to_contain_text("qwen3-vl-plus")
+    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(0)
+    page.screenshot(path="/tmp/vision/chat-picture-desktop.png")
+
+
+PUT_FILE = """([kind, bytes]) => {
+    const file = new File([new Uint8Array(bytes)], "粘贴.png", {type: "image/png"});
+    const transfer = new DataTransfer();
+    transfer.items.add(file);
+    const box = document.getElementById("message-text");
+    const event = kind === "paste"
+        ? new ClipboardEvent("paste", {clipboardData: transfer, bubbles: true, cancelable: true})
+        : new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true});
+    box.dispatchEvent(event);
+}"""
+
+
+@pytest.mark.parametrize("kind", ["paste", "drop"])
+def test_a_picture_can_be_pasted_or_dropped_into_the_composer_and_removed(page, live_server, kind):
+    page.goto(live_server.url + "/")
+    page.evaluate(PUT_FILE, [kind, list(make_png(64, 64))])
+    chips = page.locator("#composer-pictures .attached-picture")
+    expect(chips).to_have_count(1)
+    page.evaluate(PUT_FILE, [kind, list(make_png(64, 64))])
+    expect(chips).to_have_count(2)
+    chips.first.get_by_role("button", name="移除这张图片").click()
+    expect(chips).to_have_count(1)
+
+
+def test_a_file_that_is_not_a_picture_is_explained(page, live_server, tmp_path):
+    page.goto(live_server.url + "/")
+    text = tmp_path / "说明.png"
+    text.write_text("不是图片")
+    page.locator("#picture-input").set_input_files(text)
+    expect(page.locator("#alerts")).to_contain_text("不是 PNG、JPEG 或 WebP 图片")
+    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(0)

@@ -1,0 +1,191 @@
+"""Pictures in the chat: uploaded and checked, sent as image_url parts to a model that can see."""
+import io
+import json
+import os
+import struct
+import zlib
+
+import pytest
+
+from conftest import answer_calls
+from fake_upstream import make_png
+from models import Attachment, Message
+
+HX = {"HX-Request": "true"}
+
+
+def upload(client, *files, attached=()):
+    data = {"pictures": [(io.BytesIO(content), name) for name, content in files],
+            "attachment": [str(i) for i in attached]}
+    return client.post("/attachments", data=data, headers=HX, content_type="multipart/form-data")
+
+
+def a_picture(client, name="猫.png", content=None):
+    response = upload(client, (name, content or make_png(64, 48)))
+    assert response.status_code == 200, response.text
+    return Attachment.select().order_by(Attachment.id.desc()).get()
+
+
+def header_only_png(width, height):
+    """A PNG whose header claims `width`×`height`: refused before anything is decoded."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def send(client, text, pictures=(), conversation_id="", provider="dashscope", model=""):
+    data = {"text": text, "conversation_id": conversation_id, "provider": provider, "model": model,
+            "system_prompt": "", "attachment": [str(p.id) for p in pictures]}
+    response = client.post("/send", data=data, headers=HX)
+    assert response.status_code == 200, response.text
+    message = Message.select().where(Message.role == "assistant").order_by(Message.id.desc()).get()
+    client.get(f"/m/{message.id}/stream").get_data()
+    return Message.get_by_id(message.id)
+
+
+def sent_pictures(call):
+    return [part["image_url"]["url"] for m in call["json"]["messages"] if isinstance(m["content"], list)
+            for part in m["content"] if part["type"] == "image_url"]
+
+
+def test_an_uploaded_picture_is_kept_with_a_thumbnail_and_shown_as_a_chip(app, client):
+    response = upload(client, ("猫.png", make_png(64, 48)))
+    picture = Attachment.get()
+    assert f'name="attachment" value="{picture.id}"' in response.text
+    assert (picture.content_type, picture.width, picture.height, picture.message) == ("image/png", 64, 48, None)
+    folder = os.path.join(app.config["DATA_DIR"], "images")
+    with open(os.path.join(folder, picture.thumbnail), "rb") as f:
+        assert f.read(12)[8:12] == b"WEBP"
+    assert client.get(f"/files/{picture.file}").data == make_png(64, 48)
+
+
+@pytest.mark.parametrize("name, content, sentence", [
+    ("a.txt", b"hello, not a picture", "不是 PNG、JPEG 或 WebP 图片"),
+    ("a.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "不是 PNG、JPEG 或 WebP 图片"),
+    ("big.png", make_png(8, 8) + b"\x00" * (10 * 1024 * 1024), "超过 10 MB"),
+    ("huge.png", header_only_png(6000, 6000), "6000×6000 像素"),
+    ("tiny.png", make_png(4, 4), "4×4 像素"),
+])
+def test_what_is_not_a_usable_picture_is_refused_with_a_sentence(client, name, content, sentence):
+    response = upload(client, (name, content))
+    assert response.status_code == 422
+    assert sentence in response.text
+    assert not Attachment.select().exists()
+
+
+def test_a_message_takes_at_most_four_pictures(client):
+    first = [a_picture(client) for _ in range(3)]
+    response = upload(client, ("a.png", make_png()), ("b.png", make_png()), attached=[p.id for p in first])
+    assert response.status_code == 422
+    assert "最多附 4 张图片" in response.text
+
+
+def test_pictures_go_as_data_urls_to_the_default_vision_model_when_the_chosen_one_cannot_see(client, fake):
+    picture = a_picture(client)
+    answer = send(client, "这是什么？", [picture])
+    call = answer_calls(fake)[-1]
+    assert call["json"]["model"] == "qwen3-vl-plus"
+    assert call["json"]["messages"][-1]["content"][0] == {"type": "text", "text": "这是什么？"}
+    assert sent_pictures(call) == ["data:image/png;base64,iVBORw0KGgo" + sent_pictures(call)[0][33:]]
+    assert answer.model == "qwen3-vl-plus"
+    assert answer.content.startswith("看到 1 张图片。")
+    assert Attachment.get_by_id(picture.id).message_id == answer.id - 1
+
+
+def test_a_model_that_can_see_keeps_the_pictures(client, fake):
+    answer = send(client, "这是什么？", [a_picture(client)], model="qwen-vl-max")
+    assert answer.model == "qwen-vl-max"
+    assert answer.status == Message.DONE
+
+
+def test_a_model_listed_in_the_settings_as_seeing_keeps_the_pictures(client, fake):
+    client.post("/settings/dashscope", data={"seeing_models": "qwen-max"}, headers=HX)
+    send(client, "这是什么？", [a_picture(client)], model="qwen-max")
+    assert answer_calls(fake)[-1]["json"]["model"] == "qwen-max"
+    assert "不支持" not in Message.select().order_by(Message.id.desc()).get().error
+
+
+@pytest.mark.parametrize("model, answered_by", [
+    ("qwen/qwen3-32b", "google/gemini-2.5-flash"),
+    ("openai/gpt-4o", "openai/gpt-4o"),
+])
+def test_openrouter_says_in_its_model_list_which_models_can_see(client, fake, model, answered_by):
+    answer = send(client, "这是什么？", [a_picture(client)], provider="openrouter", model=model)
+    assert answer.model == answered_by
+    assert answer.status == Message.DONE, answer.error
+    assert answer.content.startswith("看到 1 张图片。")
+
+
+def test_the_fake_refuses_pictures_for_a_model_that_cannot_see(client, fake):
+    """Without the routing, the request would fail: the fake checks it."""
+    import requests
+    from conftest import DASHSCOPE_KEY
+    body = {"model": "qwen-plus", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+    response = requests.post(fake.dashscope_base + "/compatible-mode/v1/chat/completions", json=body,
+                             headers={"Authorization": f"Bearer {DASHSCOPE_KEY}"}, timeout=5)
+    assert response.status_code == 400
+
+
+def test_pictures_stay_in_the_history_of_later_turns(client, fake):
+    first = send(client, "这是什么？", [a_picture(client)])
+    send(client, "再说说颜色", conversation_id=str(first.conversation_id))
+    call = answer_calls(fake)[-1]
+    assert len(sent_pictures(call)) == 1
+    assert call["json"]["model"] == "qwen3-vl-plus"
+
+
+def test_the_settings_limit_how_many_pictures_of_the_history_are_sent(client, fake):
+    client.post("/settings/general", data={"chat_provider": "dashscope", "history_pictures": "1"}, headers=HX)
+    first = send(client, "两张图", [a_picture(client), a_picture(client)])
+    send(client, "再说说", conversation_id=str(first.conversation_id))
+    assert len(sent_pictures(answer_calls(fake)[-1])) == 1
+    client.post("/settings/general", data={"chat_provider": "dashscope", "history_pictures": "0"}, headers=HX)
+    later = send(client, "只说文字", conversation_id=str(first.conversation_id))
+    assert sent_pictures(answer_calls(fake)[-1]) == []
+    assert later.model == "qwen-plus"
+
+
+def test_the_pictures_are_shown_in_the_message(client, fake):
+    picture = a_picture(client)
+    answer = send(client, "这是什么？", [picture])
+    page = client.get(f"/c/{answer.conversation_id}").get_data(as_text=True)
+    assert f'src="/files/{picture.thumbnail}"' in page
+    assert "qwen3-vl-plus" in page
+
+
+def test_a_picture_already_sent_is_not_taken_again(client, fake):
+    picture = a_picture(client)
+    send(client, "第一条", [picture])
+    send(client, "第二条", [picture])
+    assert Attachment.select().count() == 1
+    assert Attachment.get().message.content == "第一条"
+
+
+def test_pictures_are_part_of_the_export_and_come_back_with_the_import(client, fake):
+    picture = a_picture(client)
+    answer = send(client, "这是什么？", [picture])
+    exported = client.get(f"/c/{answer.conversation_id}/export.json").get_json()
+    question = exported["conversations"][0]["messages"][0]
+    assert question["pictures"][0]["content_type"] == "image/png"
+    data = io.BytesIO(json.dumps(exported).encode())
+    response = client.post("/import", data={"file": (data, "export.json")}, headers=HX,
+                           content_type="multipart/form-data")
+    assert response.status_code == 200, response.text
+    imported = Message.select().where(Message.content == "这是什么？").order_by(Message.id.desc()).get()
+    assert imported.id != answer.id - 1
+    copy = imported.pictures()[0]
+    assert copy.id != picture.id and (copy.width, copy.height) == (64, 48)
+    assert client.get(f"/files/{copy.file}").data == make_png(64, 48)
+
+
+def test_an_import_with_a_broken_picture_imports_nothing(client, fake):
+    answer = send(client, "这是什么？", [a_picture(client)])
+    exported = client.get(f"/c/{answer.conversation_id}/export.json").get_json()
+    exported["conversations"][0]["messages"][0]["pictures"][0]["data"] = "bm90IGEgcGljdHVyZQ=="
+    data = io.BytesIO(json.dumps(exported).encode())
+    response = client.post("/import", data={"file": (data, "export.json")}, headers=HX,
+                           content_type="multipart/form-data")
+    assert "不是 PNG、JPEG 或 WebP 图片" in response.text
+    assert Message.select().count() == 2
