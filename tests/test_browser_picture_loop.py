@@ -113,3 +113,29 @@ def test_a_file_that_is_not_a_picture_is_explained(page, live_server, tmp_path):
     page.locator("#picture-input").set_input_files(text)
     expect(page.locator("#alerts")).to_contain_text("不是 PNG、JPEG 或 WebP 图片")
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(0)
+
+
+def test_asking_about_a_painting_opens_a_conversation_with_it_attached(page, live_server):
+    page.goto(live_server.url + "/images")
+    page.get_by_label("提示词", exact=True).fill("湖边的小屋")
+    page.get_by_role("button", name="开始画").click()
+    card = page.locator(".image-task").first
+    expect(card.locator("img")).to_have_count(1, timeout=20_000)
+    card.get_by_role("link", name="就这张图提问").click()
+    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
+    expect(page.get_by_label("消息")).to_be_focused()
+    page.keyboard.type("图里有什么？")
+    page.keyboard.press("Enter")
+    answer = page.locator("article.answer[data-status=done]").last
+    expect(answer).to_contain_text("看到 1 张图片。")
+
+
+def test_asking_about_a_picture_from_its_detail_page(page, live_server):
+    page.goto(live_server.url + "/images")
+    page.get_by_label("提示词", exact=True).fill("湖边的小屋")
+    page.get_by_role("button", name="开始画").click()
+    expect(page.locator(".image-task img")).to_have_count(1, timeout=20_000)
+    page.locator(".image-task a").first.click()
+    page.get_by_role("link", name="就这张图提问").click()
+    expect(page).to_have_url(live_server.url + "/?picture=1")
+    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)

@@ -189,3 +189,28 @@ def test_an_import_with_a_broken_picture_imports_nothing(client, fake):
                            content_type="multipart/form-data")
     assert "不是 PNG、JPEG 或 WebP 图片" in response.text
     assert Message.select().count() == 2
+
+
+def a_gallery_picture(app):
+    from models import Image, ImageTask
+    from services.images import write_file
+    task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", status=ImageTask.SUCCEEDED)
+    with app.app_context():
+        write_file("2026/12/1-0-test.png", make_png(80, 60))
+    return Image.create(task=task, file="2026/12/1-0-test.png", thumbnail="thumbs/x.webp", width=80, height=60,
+                        prompt="花店", model=task.model, provider="dashscope")
+
+
+def test_asking_about_a_gallery_picture_opens_a_new_conversation_with_it_attached(app, client):
+    image = a_gallery_picture(app)
+    assert "就这张图提问" in client.get(f"/gallery/{image.id}").get_data(as_text=True)
+    page = client.get(f"/?picture={image.id}").get_data(as_text=True)
+    picture = Attachment.get()
+    assert f'name="attachment" value="{picture.id}"' in page
+    assert "autofocus" in page
+    assert client.get(f"/files/{picture.file}").data == make_png(80, 60)
+    assert picture.file != image.file
+
+
+def test_asking_about_a_missing_picture_is_not_found(client):
+    assert client.get("/?picture=999").status_code == 404

@@ -9,7 +9,7 @@ from flask import (Blueprint, Response, current_app, render_template, request, s
 from flask_babel import format_number, gettext
 from markupsafe import Markup
 
-from models import Attachment, Conversation, ImageTask, Message, db
+from models import Attachment, Conversation, Image, ImageTask, Message, db
 from services import attachments, generation, sse, vision
 from services import settings as provider_settings
 from views import MODEL_ID, alert, get_or_404, htmx, language, page_or_fragment, to_id
@@ -60,7 +60,10 @@ def chat_context(conversation=None, query=""):
 
 @bp.get("/")
 def index():
-    return render_template("chat.html", **chat_context())
+    """A new conversation; "就这张图提问" opens it with a gallery picture attached."""
+    image_id = to_id(request.args.get("picture"))
+    pictures = [attachments.copy_of_image(get_or_404(Image, image_id))] if image_id else []
+    return render_template("chat.html", pictures=pictures, **chat_context())
 
 
 @bp.get("/c/<int:conversation_id>")
