@@ -287,6 +287,18 @@ class ImageTask(BaseModel):
     # may take the task over once the lease has run out.
     lease_owner = CharField(default="")
     lease_until = DateTimeField(null=True)
+    # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
+    # from the gallery, that Image's id; `prompt` holds the instruction.
+    source_file = CharField(default="")
+    source_image_id = IntegerField(null=True, index=True)
+
+    @property
+    def is_edit(self):
+        return bool(self.source_file)
+
+    @property
+    def source_image(self):
+        return Image.get_or_none(Image.id == self.source_image_id) if self.source_image_id else None
 
     @property
     def is_running(self):
@@ -360,6 +372,11 @@ class Image(BaseModel):
         if before_id:
             images = images.where(cls.id < before_id)
         return list(images.limit(limit))
+
+    def edits(self):
+        """The pictures made by editing this one ("由此改出")."""
+        made = ImageTask.select(ImageTask.id).where(ImageTask.source_image_id == self.id)
+        return list(Image.select().where(Image.task.in_(made)).order_by(Image.id))
 
     @classmethod
     def model_names(cls):
@@ -438,9 +455,15 @@ def add_image_task_lease():
             migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
+def add_image_task_source():
+    migrate(migrator().add_column("imagetask", "source_file", CharField(default="")),
+            migrator().add_column("imagetask", "source_image_id", IntegerField(null=True)),
+            migrator().add_index("imagetask", ("source_image_id",)))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html]
+              add_message_content_html, add_image_task_source]
 
 
 def migrator():

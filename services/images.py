@@ -12,6 +12,7 @@ exactly one process follows and downloads it; when that process dies, its lease 
 out and another takes the task over. A single process (no REDIS_URL) frees every lease
 at start: they can only be its own, from before a restart.
 """
+import base64
 import datetime
 import io
 import logging
@@ -155,9 +156,14 @@ def submit(task):
     """Create the provider's task and save its id before anything else."""
     client = provider_settings.client("dashscope")
     try:
-        task_id, request_id = client.submit_image_task(
-            task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
-            task.prompt_extend, task.watermark)
+        if task.is_edit:
+            task_id, request_id = client.submit_edit_task(
+                task.model, task.prompt, [source_data_url(task)], task.n, task.seed,
+                task.prompt_extend, task.watermark)
+        else:
+            task_id, request_id = client.submit_image_task(
+                task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
+                task.prompt_extend, task.watermark)
     except errors.ProviderError as exc:
         log.warning("image task %s refused: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
         finish(task, ImageTask.FAILED, exc.user_message)
@@ -283,8 +289,9 @@ def paint_with_openrouter(task):
     problems = []
     for index in range(task.n):
         try:
+            picture = source_data_url(task) if task.is_edit else None
             urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
-                                                         aspect_ratio(task.width, task.height))
+                                                         aspect_ratio(task.width, task.height), picture)
             task.request_id = generation_id
             if urls:
                 save_image(task, index, *decode_data_url(urls[0]), "", generation_id)
@@ -311,6 +318,24 @@ def aspect_ratio(width, height):
 
 def images_dir():
     return os.path.join(current_app.config["DATA_DIR"], "images")
+
+
+class SourceGone(errors.ProviderError):
+    user_message = lazy_gettext("要修改的图片已经不在了（可能已被删除），请换一张图片再试。")
+
+
+def source_data_url(task):
+    try:
+        return file_data_url(task.source_file)
+    except OSError:
+        raise SourceGone("source file missing") from None
+
+
+def file_data_url(relative):
+    """A picture of the images folder as a data URL: the providers cannot reach this machine."""
+    content_type = next(t for t, extension in EXTENSIONS.items() if relative.endswith("." + extension))
+    with open(os.path.join(images_dir(), relative), "rb") as f:
+        return f"data:{content_type};base64,{base64.b64encode(f.read()).decode('ascii')}"
 
 
 def save_image(task, index, data, content_type, actual_prompt, request_id):

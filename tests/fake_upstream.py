@@ -27,6 +27,8 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   list). Any other model -> 404 model_not_found.
   A title call (its system message asks for a 标题) whose question holds [title-refused]
   gets 400, [title-malformed] a stream of one non-JSON line, [title-list] `content` as a list.
+- Wan image editing (image2image): the same as a submit, for wan2.5-i2i-preview only (else
+  400 InvalidParameter) with `input.images` 1-3 URLs or data URLs (else 400 InvalidParameter).
 - Wan: submit needs `X-DashScope-Async: enable`; a task is PENDING for 0.3 s, RUNNING
   until 1 s, then SUCCEEDED with PNG links under /oss/ that need no key (every log entry
   has `authorization`: True when an Authorization header was sent). `parameters.size` must
@@ -203,6 +205,7 @@ WAN_RESULT_TIMEOUT = {"code": "InternalError.Timeout",
                       "message": "An internal error has occured during execution, please try "
                                  "again later or contact service support."}
 WAN_MAX_CONCURRENT = 2  # tasks in progress per API key
+WAN_EDIT_MODELS = {"wan2.5-i2i-preview"}
 WAN_TIMES = (0.3, 1.0)  # seconds after a task's start: PENDING until, RUNNING until
 WAN_SLOW_TIMES = (2.0, 4.0)
 WAN_CANCEL_AFTER = 0.3  # PENDING this long, then CANCELED
@@ -589,6 +592,7 @@ ROUTES = [
     ("POST", r"/compatible-mode/v1/chat/completions", "dashscope_chat"),
     ("POST", r"/api/v1/chat/completions", "not_found"),
     ("POST", r"/api/v1/services/aigc/text2image/image-synthesis", "wan_submit"),
+    ("POST", r"/api/v1/services/aigc/image2image/image-synthesis", "wan_edit_submit"),
     ("GET", r"/api/v1/tasks/(?P<task_id>[^/]+)", "wan_task"),
     ("GET", r"/oss/(?P<task_id>[^/]+)/(?P<index>\d+)\.png", "oss_image"),
     ("GET", OR_PREFIX + r"/models", "openrouter_models"),
@@ -947,6 +951,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.add_task(task)
         self.send_json(200, {"output": {"task_status": "PENDING", "task_id": task["id"]},
                              "request_id": new_request_id()})
+
+    def wan_edit_submit(self):
+        """Wan image editing: like a text-to-image submit, for an editing model and 1-3 pictures."""
+        body = self.body if isinstance(self.body, dict) else {}
+        images = (body.get("input") or {}).get("images")
+        if not self.native_key_ok():
+            return
+        if self.headers.get("X-DashScope-Async") == "enable":
+            if body.get("model") not in WAN_EDIT_MODELS:
+                return self.send_json(400, native_error("InvalidParameter", "Model not exist."))
+            if not (isinstance(images, list) and 1 <= len(images) <= 3
+                    and all(isinstance(i, str) and i.startswith(("data:image/", "http")) for i in images)):
+                return self.send_json(400, native_error("InvalidParameter",
+                                                        "The input images must be 1 to 3 image URLs."))
+        self.wan_submit()
 
     def wan_account_refusal(self, prompt):
         """(status, code, message) when a marker refuses the submit, else None."""

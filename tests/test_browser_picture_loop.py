@@ -139,3 +139,61 @@ def test_asking_about_a_picture_from_its_detail_page(page, live_server):
     page.get_by_role("link", name="就这张图提问").click()
     expect(page).to_have_url(live_server.url + "/?picture=1")
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
+
+
+# -- image editing ---------------------------------------------------------------------
+
+def a_painting(page, live_server):
+    page.goto(live_server.url + "/images")
+    page.get_by_label("提示词", exact=True).fill("湖边的小屋")
+    page.get_by_role("button", name="开始画").click()
+    card = page.locator(".image-task").first
+    expect(card.locator("img")).to_have_count(1, timeout=20_000)
+    return card
+
+
+@pytest.mark.parametrize("provider, model", [("dashscope", "wan2.5-i2i-preview"),
+                                             ("openrouter", "google/gemini-2.5-flash-image")])
+def test_editing_a_painting_makes_a_new_picture_linked_to_it(page, live_server, provider, model):
+    a_painting(page, live_server).locator("a").first.click()
+    page.get_by_role("link", name="改这张图").click()
+    expect(page.get_by_label("想怎么改")).to_be_focused()
+    page.get_by_label("服务").select_option(provider)
+    expect(page.get_by_label("模型")).to_have_value(model)
+    page.get_by_label("想怎么改").fill("把天空改成晚霞")
+    page.get_by_role("button", name="开始改").click()
+    card = page.locator("#tasks .image-task").first
+    expect(card.locator("img")).to_have_count(1, timeout=20_000)
+    page.screenshot(path=f"/tmp/vision/edit-{provider}.png")
+    card.locator("a").first.click()
+    expect(page.get_by_text("修改说明")).to_be_visible()
+    expect(page.locator("#image-prompt")).to_have_text("把天空改成晚霞")
+    page.get_by_role("link", name="图片 1").click()
+    expect(page.locator(".edits img")).to_have_count(1)
+    page.screenshot(path=f"/tmp/vision/edit-source-{provider}.png", full_page=True)
+
+
+def test_a_picture_sent_in_the_chat_can_be_edited(page, live_server, tmp_path):
+    page.goto(live_server.url + "/")
+    page.locator("#picture-input").set_input_files(a_png_file(tmp_path))
+    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
+    box = page.get_by_label("消息")
+    box.fill("这是什么颜色？")
+    box.press("Enter")
+    expect(page.locator("article.answer[data-status=done]")).to_have_count(1)
+    page.locator(".message-pictures").get_by_role("link", name="改这张图").click()
+    page.get_by_label("想怎么改").fill("加一只猫")
+    page.get_by_role("button", name="开始改").click()
+    expect(page.locator("#tasks .image-task img")).to_have_count(1, timeout=20_000)
+    page.get_by_role("link", name="图库").click()
+    expect(page.locator(".gallery-item")).to_have_count(1)
+
+
+def test_a_message_sent_while_its_picture_uploads_waits_for_it(page, live_server, tmp_path):
+    page.goto(live_server.url + "/")
+    page.route("**/attachments", lambda route: (page.wait_for_timeout(500), route.continue_()))
+    page.locator("#picture-input").set_input_files(a_png_file(tmp_path))
+    box = page.get_by_label("消息")
+    box.fill("这是什么颜色？")
+    box.press("Enter")
+    expect(page.locator("article.answer[data-status=done]").last).to_contain_text("看到 1 张图片。")

@@ -54,7 +54,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
     with db.connection_context():
         conversation = Conversation.create(title="旧版本的对话")
         Message.create(conversation=conversation, role="user", content="你好")
-        ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
+        ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", source_file="a.png", source_image_id=1)
         assert schema_version() == len(MIGRATIONS)
         with db.atomic():
             migrate(migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
@@ -62,7 +62,10 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("message", "image_task_id"),
                     migrator().drop_column("message", "content_html"),
                     migrator().drop_column("imagetask", "lease_owner"),
-                    migrator().drop_column("imagetask", "lease_until"))
+                    migrator().drop_column("imagetask", "lease_until"),
+                    migrator().drop_index("imagetask", "imagetask_source_image_id"),
+                    migrator().drop_column("imagetask", "source_file"),
+                    migrator().drop_column("imagetask", "source_image_id"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
     with db.connection_context():
@@ -71,3 +74,4 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)
         assert [(m.content, m.image_task_id) for m in upgraded.messages()] == [("你好", None)]
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")
+        assert (ImageTask.get().source_file, ImageTask.get().source_image_id) == ("", None)

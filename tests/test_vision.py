@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from conftest import answer_calls
+from conftest import answer_calls, wait_until
 from fake_upstream import make_png
 from models import Attachment, Message
 
@@ -214,3 +214,105 @@ def test_asking_about_a_gallery_picture_opens_a_new_conversation_with_it_attache
 
 def test_asking_about_a_missing_picture_is_not_found(client):
     assert client.get("/?picture=999").status_code == 404
+
+
+# -- image editing ("改这张图") ----------------------------------------------------------
+
+def edit(client, source, prompt="把天空改成晚霞", **fields):
+    data = {**source, "prompt": prompt, "n": "1", "provider": "dashscope", "model": "wan2.5-i2i-preview",
+            "prompt_extend": "on", **fields}
+    return client.post("/images/edit", data=data, headers=HX)
+
+
+def finished_task():
+    from models import ImageTask
+    task = ImageTask.select().order_by(ImageTask.id.desc()).get()
+    wait_until(lambda: not ImageTask.get_by_id(task.id).is_running, 20)
+    return ImageTask.get_by_id(task.id)
+
+
+def test_editing_a_gallery_picture_on_dashscope_makes_a_new_picture_linked_both_ways(app, client, fake):
+    image = a_gallery_picture(app)
+    page = client.get(f"/images/edit?image={image.id}").get_data(as_text=True)
+    assert 'value="wan2.5-i2i-preview"' in page
+    response = edit(client, {"image": image.id})
+    assert response.status_code == 200, response.text
+    task = finished_task()
+    assert task.status == "succeeded", task.error
+    submit = next(r for r in fake.requests if r["path"].endswith("/image2image/image-synthesis"))
+    assert submit["headers"]["X-DashScope-Async"] == "enable"
+    assert submit["json"]["model"] == "wan2.5-i2i-preview"
+    assert submit["json"]["input"]["prompt"] == "把天空改成晚霞"
+    assert [u[:22] for u in submit["json"]["input"]["images"]] == ["data:image/png;base64,"]
+    assert "size" not in submit["json"]["parameters"]
+    made = task.images().get()
+    assert (made.prompt, made.model, task.source_image_id) == ("把天空改成晚霞", "wan2.5-i2i-preview", image.id)
+    detail = client.get(f"/gallery/{made.id}").get_data(as_text=True)
+    assert "修改说明" in detail and "基于" in detail and f'href="/gallery/{image.id}"' in detail
+    assert f'href="/images/edit?from={made.id}"' in detail  # 再画一次
+    source = client.get(f"/gallery/{image.id}").get_data(as_text=True)
+    assert "由此改出" in source and f'href="/gallery/{made.id}"' in source
+
+
+def test_editing_on_openrouter_sends_the_picture_with_the_instruction(app, client, fake):
+    image = a_gallery_picture(app)
+    edit(client, {"image": image.id}, provider="openrouter", model="google/gemini-2.5-flash-image", n="2")
+    task = finished_task()
+    assert task.status == "succeeded", task.error
+    assert task.images().count() == 2
+    call = [r for r in fake.requests if r["path"].endswith("/chat/completions")][-1]["json"]
+    assert call["modalities"] == ["image", "text"]
+    content = call["messages"][0]["content"]
+    assert content[0] == {"type": "text", "text": "把天空改成晚霞"}
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_a_picture_sent_in_the_chat_can_be_edited(app, client, fake):
+    picture = a_picture(client)
+    send(client, "这是什么？", [picture])
+    page = client.get(f"/c/{Attachment.get().message.conversation_id}").get_data(as_text=True)
+    assert f'href="/images/edit?attachment={picture.id}"' in page
+    edit(client, {"attachment": picture.id})
+    task = finished_task()
+    assert (task.status, task.source_file, task.source_image_id) == ("succeeded", picture.file, None)
+    assert "对话里的图片" in client.get(f"/gallery/{task.images().get().id}").get_data(as_text=True)
+
+
+def test_paint_again_of_an_edit_fills_in_the_same_instruction_and_source(app, client, fake):
+    image = a_gallery_picture(app)
+    edit(client, {"image": image.id}, prompt="加一只猫")
+    made = finished_task().images().get()
+    page = client.get(f"/images/edit?from={made.id}").get_data(as_text=True)
+    assert ">加一只猫</textarea>" in page
+    assert f'name="from" value="{made.id}"' in page
+    edit(client, {"from": made.id}, prompt="加两只猫")
+    again = finished_task()
+    assert (again.source_image_id, again.prompt) == (image.id, "加两只猫")
+
+
+def test_an_edit_without_an_instruction_is_explained(app, client):
+    response = edit(client, {"image": a_gallery_picture(app).id}, prompt="")
+    assert response.status_code == 422
+    assert "请写下想怎么改" in response.text
+
+
+def test_a_text_to_image_model_is_refused_by_the_editing_endpoint(app, client, fake):
+    edit(client, {"image": a_gallery_picture(app).id}, model="wan2.2-t2i-flash")
+    task = finished_task()
+    assert task.status == "failed"
+    assert "请检查模型名称" in task.error
+
+
+def test_an_edit_under_way_is_finished_after_a_restart(app, client, fake):
+    from app import create_app
+    image = a_gallery_picture(app)
+    app.extensions["painter"].stop()  # the first process ends with the edit unfinished
+    edit(client, {"image": image.id}, prompt="慢慢改 [slow]")
+    restarted = create_app({"TESTING": True})
+    try:
+        with restarted.app_context():
+            task = finished_task()
+        assert task.status == "succeeded"
+        assert task.images().count() == 1
+    finally:
+        restarted.extensions["painter"].stop()
