@@ -49,6 +49,8 @@ def to_markdown(conversation):
     for m in conversation.messages():
         who = f"**{gettext('你')}**" if m.role == "user" else f"**{m.model or gettext('助手')}**"
         lines += [f"{who} · {m.created_at:%Y-%m-%d %H:%M}", "", m.content, ""]
+        if pictures := m.pictures():
+            lines += [gettext("（附图 %(count)s 张，图片本身在 JSON 导出里）", count=len(pictures)), ""]
         if m.error:
             lines += [f"> {m.error}", ""]
     return "\n".join(lines)

@@ -316,3 +316,15 @@ def test_an_edit_under_way_is_finished_after_a_restart(app, client, fake):
         assert task.images().count() == 1
     finally:
         restarted.extensions["painter"].stop()
+
+
+def test_the_markdown_export_says_a_message_had_pictures(client, fake):
+    answer = send(client, "这是什么？", [a_picture(client), a_picture(client)])
+    markdown = client.get(f"/c/{answer.conversation_id}/export.md").get_data(as_text=True)
+    assert "（附图 2 张，图片本身在 JSON 导出里）" in markdown
+
+
+def test_a_file_name_is_shown_as_text_never_as_markup(client):
+    response = upload(client, ("<img src=x onerror=alert(1)>.png", b"not a picture"))
+    assert "<img src=x" not in response.text
+    assert "&lt;img src=x onerror=alert(1)&gt;.png" in response.text
