@@ -322,6 +322,11 @@ class ImageTask(BaseModel):
         return self.image_set.order_by(Image.index)
 
     @classmethod
+    def edits_of(cls, source_file, limit=20):
+        """The latest edits of the picture `source_file`, newest first."""
+        return list(cls.select().where(cls.source_file == source_file).order_by(cls.id.desc()).limit(limit))
+
+    @classmethod
     def recent(cls, limit=20):
         return cls.select().order_by(cls.id.desc()).limit(limit)
 

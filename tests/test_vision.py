@@ -328,3 +328,13 @@ def test_a_file_name_is_shown_as_text_never_as_markup(client):
     response = upload(client, ("<img src=x onerror=alert(1)>.png", b"not a picture"))
     assert "<img src=x" not in response.text
     assert "&lt;img src=x onerror=alert(1)&gt;.png" in response.text
+
+
+def test_an_edit_whose_source_was_deleted_says_so(app, client, fake):
+    image = a_gallery_picture(app)
+    edit(client, {"image": image.id})
+    made = finished_task().images().get()
+    client.delete(f"/gallery/{image.id}", headers=HX)
+    detail = client.get(f"/gallery/{made.id}").get_data(as_text=True)
+    assert "图库里的图片（已删除）" in detail
+    assert image.file not in detail

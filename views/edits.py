@@ -60,8 +60,7 @@ def default_values(args):
 @bp.get("/images/edit")
 def page():
     values = default_values(request.args)
-    tasks = ImageTask.select().where(ImageTask.source_file == values["source_file"]).order_by(ImageTask.id.desc())
-    return render_template("image_edit.html", tasks=list(tasks.limit(20)), **form_context(values))
+    return render_template("image_edit.html", tasks=ImageTask.edits_of(values["source_file"]), **form_context(values))
 
 
 @bp.post("/images/edit")
