@@ -205,6 +205,7 @@ class Message(BaseModel):
     completion_tokens = IntegerField(null=True)
     total_tokens = IntegerField(null=True)
     image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
+    is_vision_fallback = BooleanField(default=False)  # the default vision model answered: the chosen one cannot see
     created_at = DateTimeField(default=now)
 
     @property
@@ -460,15 +461,16 @@ def add_image_task_lease():
             migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
 
 
-def add_image_task_source():
+def add_pictures_in_the_loop():
     migrate(migrator().add_column("imagetask", "source_file", CharField(default="")),
             migrator().add_column("imagetask", "source_image_id", IntegerField(null=True)),
-            migrator().add_index("imagetask", ("source_image_id",)))
+            migrator().add_index("imagetask", ("source_image_id",)),
+            migrator().add_column("message", "is_vision_fallback", BooleanField(default=False)))
 
 
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html, add_image_task_source]
+              add_message_content_html, add_pictures_in_the_loop]
 
 
 def migrator():

@@ -77,7 +77,7 @@ def test_a_picture_attached_with_the_button_is_answered_by_a_model_that_can_see(
     expect(question.locator(".message-pictures img")).to_have_count(1)
     answer = page.locator("article.answer[data-status=done]").last
     expect(answer).to_contain_text("看到 1 张图片。")
-    expect(answer).to_contain_text("qwen3-vl-plus")
+    expect(answer).to_contain_text("看图模型 qwen3-vl-plus")
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(0)
     page.screenshot(path="/tmp/vision/chat-picture-desktop.png")
 

@@ -65,7 +65,8 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("imagetask", "lease_until"),
                     migrator().drop_index("imagetask", "imagetask_source_image_id"),
                     migrator().drop_column("imagetask", "source_file"),
-                    migrator().drop_column("imagetask", "source_image_id"))
+                    migrator().drop_column("imagetask", "source_image_id"),
+                    migrator().drop_column("message", "is_vision_fallback"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
     with db.connection_context():

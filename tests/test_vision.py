@@ -88,14 +88,14 @@ def test_pictures_go_as_data_urls_to_the_default_vision_model_when_the_chosen_on
     assert call["json"]["model"] == "qwen3-vl-plus"
     assert call["json"]["messages"][-1]["content"][0] == {"type": "text", "text": "这是什么？"}
     assert sent_pictures(call) == ["data:image/png;base64,iVBORw0KGgo" + sent_pictures(call)[0][33:]]
-    assert answer.model == "qwen3-vl-plus"
+    assert (answer.model, answer.is_vision_fallback) == ("qwen3-vl-plus", True)
     assert answer.content.startswith("看到 1 张图片。")
     assert Attachment.get_by_id(picture.id).message_id == answer.id - 1
 
 
 def test_a_model_that_can_see_keeps_the_pictures(client, fake):
     answer = send(client, "这是什么？", [a_picture(client)], model="qwen-vl-max")
-    assert answer.model == "qwen-vl-max"
+    assert (answer.model, answer.is_vision_fallback) == ("qwen-vl-max", False)
     assert answer.status == Message.DONE
 
 
@@ -152,7 +152,7 @@ def test_the_pictures_are_shown_in_the_message(client, fake):
     answer = send(client, "这是什么？", [picture])
     page = client.get(f"/c/{answer.conversation_id}").get_data(as_text=True)
     assert f'src="/files/{picture.thumbnail}"' in page
-    assert "qwen3-vl-plus" in page
+    assert "看图模型 qwen3-vl-plus" in page
 
 
 def test_a_picture_already_sent_is_not_taken_again(client, fake):

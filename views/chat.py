@@ -295,8 +295,8 @@ def choose_vision_model(answer, settings, has_pictures):
     """Pictures go to a model that can see them: the conversation's, else the default vision model."""
     model = vision.answering_model(settings, answer.model, has_pictures)
     if model != answer.model:
-        answer.model = model
-        answer.save(only=[Message.model])
+        answer.model, answer.is_vision_fallback = model, True
+        answer.save(only=[Message.model, Message.is_vision_fallback])
 
 
 def picture_ids():
