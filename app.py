@@ -15,8 +15,8 @@ from services.generation import Generations
 from services.images import Painter
 from views import access as access_views
 from views import language
-from views import (alert, answer_html, chat, compress, current_theme, exports, htmx, images, refuse_nul,
-                   settings, usage)
+from views import (alert, answer_html, chat, compress, current_theme, edits, exports, htmx, images,
+                   refuse_nul, settings, usage)
 
 
 def config_from_env():
@@ -104,7 +104,7 @@ def create_app(config=None):
         hops = app.config["PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     htmx.init_app(app)
-    for bp in (access_views.bp, chat.bp, exports.bp, images.bp, language.bp, settings.bp, usage.bp):
+    for bp in (access_views.bp, chat.bp, edits.bp, exports.bp, images.bp, language.bp, settings.bp, usage.bp):
         app.register_blueprint(bp)
     app.extensions["painter"] = Painter(app)
     if app.config.get("IMAGE_WORKER", True):

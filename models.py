@@ -224,6 +224,7 @@ class Message(BaseModel):
     completion_tokens = IntegerField(null=True)
     total_tokens = IntegerField(null=True)
     image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
+    is_vision_fallback = BooleanField(default=False)  # the default vision model answered: the chosen one cannot see
     created_at = DateTimeField(default=now)
     # Left out of every later request: by hand, or because moderation refused it (a flagged
     # message kept in the history makes every later request fail again).
@@ -242,6 +243,9 @@ class Message(BaseModel):
     @property
     def is_streaming(self):
         return self.status == self.STREAMING
+
+    def pictures(self):
+        return list(self.attachments.order_by(Attachment.id)) if self.role == "user" else []
 
     @property
     def image_task(self):
@@ -399,6 +403,18 @@ class ImageTask(BaseModel):
     # may take the task over once the lease has run out.
     lease_owner = CharField(default="")
     lease_until = DateTimeField(null=True)
+    # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
+    # from the gallery, that Image's id; `prompt` holds the instruction.
+    source_file = CharField(default="")
+    source_image_id = IntegerField(null=True, index=True)
+
+    @property
+    def is_edit(self):
+        return bool(self.source_file)
+
+    @property
+    def source_image(self):
+        return Image.get_or_none(Image.id == self.source_image_id) if self.source_image_id else None
 
     @property
     def is_running(self):
@@ -414,11 +430,17 @@ class ImageTask(BaseModel):
         return f"{self.width}*{self.height}"
 
     def seconds_elapsed(self):
+        """Since the request, the wait in the queues included: it never jumps back."""
         end = self.finished_at or now()
-        return max(0, int((end - (self.submitted_at or self.created_at)).total_seconds()))
+        return max(0, int((end - self.created_at).total_seconds()))
 
     def images(self):
         return self.image_set.order_by(Image.index)
+
+    @classmethod
+    def edits_of(cls, source_file, limit=20):
+        """The latest edits of the picture `source_file`, newest first."""
+        return list(cls.select().where(cls.source_file == source_file).order_by(cls.id.desc()).limit(limit))
 
     @classmethod
     def recent(cls, limit=20):
@@ -471,6 +493,11 @@ class Image(BaseModel):
         if before_id:
             images = images.where(cls.id < before_id)
         return list(images.limit(limit))
+
+    def edits(self):
+        """The pictures made by editing this one ("由此改出")."""
+        made = ImageTask.select(ImageTask.id).where(ImageTask.source_image_id == self.id)
+        return list(Image.select().where(Image.task.in_(made)).order_by(Image.id))
 
     @classmethod
     def model_names(cls):
@@ -574,6 +601,34 @@ class UsageRecord(BaseModel):
                 .scalar())
 
 
+class Attachment(BaseModel):
+    """A picture sent with a chat message: uploaded, pasted, dropped or taken from the gallery.
+    It exists from the upload on; sending the message attaches it."""
+    id = IdField()
+    message = ForeignKeyField(Message, null=True, on_delete="CASCADE", backref="attachments")
+    file = CharField()  # relative to the images folder
+    thumbnail = CharField()
+    content_type = CharField()
+    width = IntegerField()
+    height = IntegerField()
+    size = IntegerField()  # bytes
+    created_at = DateTimeField(default=now)
+
+    @classmethod
+    def unsent(cls, ids):
+        """The pictures with these ids that no message has yet, in the order given."""
+        found = {a.id: a for a in cls.select().where(cls.id.in_(ids) & cls.message.is_null())}
+        return [found[i] for i in ids if i in found]
+
+    @classmethod
+    def of_messages(cls, message_ids):
+        """message id -> its pictures, for these messages."""
+        pictures = {}
+        for picture in cls.select().where(cls.message.in_(message_ids)).order_by(cls.id):
+            pictures.setdefault(picture.message_id, []).append(picture)
+        return pictures
+
+
 class LoginFailure(BaseModel):
     address = CharField(index=True)
     at = DateTimeField(default=now, index=True)
@@ -587,8 +642,8 @@ class LoginSession(BaseModel):
     created_at = DateTimeField(default=now, index=True)
 
 
-MODELS = [Setting, Conversation, Message, ImageTask, Image, UsageRecord, LoginFailure, LoginSession,
-          ImportJob]
+MODELS = [Setting, Conversation, Message, ImageTask, Image, Attachment, UsageRecord, LoginFailure,
+          LoginSession, ImportJob]
 
 def add_conversation_pin():
     migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))
@@ -659,10 +714,17 @@ def add_message_versions():
         WHERE earlier.conversation_id = message.conversation_id AND earlier.id < message.id)""")
 
 
+def add_pictures_in_the_loop():
+    migrate(migrator().add_column("imagetask", "source_file", CharField(default="")),
+            migrator().add_column("imagetask", "source_image_id", IntegerField(null=True)),
+            migrator().add_index("imagetask", ("source_image_id",)),
+            migrator().add_column("message", "is_vision_fallback", BooleanField(default=False)))
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
               add_message_content_html, add_conversation_export_id, add_message_context_marks,
-              add_message_cost, fill_usage_ledger, add_message_versions]
+              add_message_cost, fill_usage_ledger, add_message_versions, add_pictures_in_the_loop]
 
 
 def migrator():

@@ -43,8 +43,21 @@ class DashScopeClient(ChatClient):
         body = {"model": model, "input": {"prompt": prompt}, "parameters": parameters}
         if negative_prompt:
             body["input"]["negative_prompt"] = negative_prompt
+        return self.submit_task("text2image", body)
+
+    def submit_edit_task(self, model, instruction, images, n, seed, prompt_extend, watermark):
+        """Start a Wan image editing task on 1–3 pictures (URLs or data URLs); return
+        (task_id, request_id). No size: the result keeps the picture's proportions."""
+        parameters = {"n": n, "prompt_extend": prompt_extend, "watermark": watermark}
+        if seed is not None:
+            parameters["seed"] = seed
+        body = {"model": model, "input": {"prompt": instruction, "images": images}, "parameters": parameters}
+        return self.submit_task("image2image", body)
+
+    def submit_task(self, kind, body):
+        """Submit a Wan task (text2image or image2image); return (task_id, request_id)."""
         answer = errors.reply_object(self.request(
-            "POST", f"{self.native_base}/services/aigc/text2image/image-synthesis",
+            "POST", f"{self.native_base}/services/aigc/{kind}/image-synthesis",
             json=body, headers={"X-DashScope-Async": "enable"}, is_repeatable=False))
         output = answer.get("output")
         task_id = output.get("task_id") if isinstance(output, dict) else None

@@ -28,10 +28,19 @@ class OpenRouterClient(ChatClient):
         answer = self.request("GET", f"{self.base_url}/models", params={"output_modalities": "image"})
         return model_ids(answer, keep=paints)
 
-    def generate_images(self, model, prompt, aspect_ratio=None):
-        """Paint with a chat model that outputs images; return (data URLs, generation id)."""
+    def list_seeing_models(self):
+        """The ids of the chat models that take pictures."""
+        answer = self.request("GET", f"{self.base_url}/models")
+        return sorted(m["id"] for m in answer.json().get("data", [])
+                      if "image" in (m.get("architecture") or {}).get("input_modalities", []))
+
+    def generate_images(self, model, prompt, aspect_ratio=None, picture=None):
+        """Paint with a chat model that outputs images, or change `picture` (a data URL) as
+        `prompt` says; return (data URLs, generation id)."""
+        content = prompt if picture is None else [
+            {"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": picture}}]
         body = {"model": model, "modalities": ["image", "text"], "stream": False,
-                "messages": [{"role": "user", "content": prompt}]}
+                "messages": [{"role": "user", "content": content}]}
         if aspect_ratio:
             body["image_config"] = {"aspect_ratio": aspect_ratio}
         answer = errors.reply_object(self.request("POST", f"{self.base_url}/chat/completions", json=body))

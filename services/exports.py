@@ -7,6 +7,7 @@ expression has checked that it is a small flat object, so no file anyone sends h
 worker for long. Everything is checked before the first row is written: a refused file
 imports nothing.
 """
+import base64
 import codecs
 import datetime
 import json
@@ -20,7 +21,7 @@ from flask import current_app
 from flask_babel import force_locale, get_locale, gettext, lazy_gettext
 
 from models import Conversation, ImportJob, Message, db, now
-from services import costs
+from services import attachments, costs
 from services import settings as provider_settings
 from views import MODEL_ID
 
@@ -59,10 +60,18 @@ def to_json(conversations):
 
 def conversation_data(conversation):
     data = {name: plain(getattr(conversation, name)) for name in CONVERSATION_FIELDS}
-    data["messages"] = [{"id": m.id, "parent_id": m.parent_id,
-                         **{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}}
-                        for m in conversation.message_set.order_by(Message.id)]
+    data["messages"] = []
+    for m in conversation.message_set.order_by(Message.id):
+        message = {"id": m.id, "parent_id": m.parent_id, **{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}}
+        if pictures := m.pictures():
+            message["pictures"] = [picture_data(picture) for picture in pictures]
+        data["messages"].append(message)
     return data
+
+
+def picture_data(picture):
+    """A picture sent with a message, in the file itself: the export needs nothing else."""
+    return {"content_type": picture.content_type, "data": attachments.data_url(picture).partition(",")[2]}
 
 
 def plain(value):
@@ -76,6 +85,8 @@ def to_markdown(conversation):
     for m in conversation.messages():
         who = f"**{gettext('你')}**" if m.role == "user" else f"**{m.model or gettext('助手')}**"
         lines += [f"{who} · {m.created_at:%Y-%m-%d %H:%M}", "", m.content, ""]
+        if pictures := m.pictures():
+            lines += [gettext("（附图 %(count)s 张，图片本身在 JSON 导出里）", count=len(pictures)), ""]
         if m.error:
             lines += [f"> {m.error}", ""]
         if m.is_excluded:
@@ -197,10 +208,12 @@ def write_messages(job, conversation_id, messages, pause):
     new_ids = {}  # the file's message id -> ours
     for start in range(0, len(messages), BATCH):
         with db.atomic():
-            for old_id, old_parent, row in messages[start:start + BATCH]:
+            for old_id, old_parent, row, pictures in messages[start:start + BATCH]:
                 new_ids[old_id] = (Message.insert(conversation=conversation_id, parent_id=new_ids.get(old_parent),
                                                   **row).execute())
                 costs.record_imported(row, conversation_id)
+                for picture in pictures:
+                    save_picture(picture, new_ids[old_id])
             job.messages_done += len(messages[start:start + BATCH])
             job.updated_at = now()
             job.save(only=[ImportJob.messages_done, ImportJob.updated_at])
@@ -247,6 +260,7 @@ FLAT_OBJECT = re.compile(rf'\{{{SPACE.pattern}(?:{STRING}{SPACE.pattern}:{SPACE.
 MAX_KEY = 100
 MAX_SCALAR = 6 * MAX_TEXT + 2  # a 1,000,000-character string written with \u escapes
 MAX_MESSAGE = 4 * MAX_TEXT  # characters of JSON for one message
+MAX_PICTURE = 4 * attachments.MAX_BYTES // 3 + 1000  # one picture, in base64
 
 
 class Pieces:
@@ -330,16 +344,36 @@ def read_export(text, pause):
     return conversations
 
 
+def read_message(pieces, pause):
+    """A message's fields and its pictures (flat objects, the picture in base64). Most
+    messages have none: a small flat object, taken by the C decoder at once."""
+    start = pieces.at
+    try:
+        return pieces.value(FLAT_OBJECT, MAX_MESSAGE, BAD_MESSAGE), []
+    except NotAnExport:
+        pieces.at = start
+    data, pictures = {}, []
+    for key in pieces.members(BAD_MESSAGE):
+        if key == "pictures":
+            for _ in pieces.items(BAD_MESSAGE):
+                pictures.append(pieces.value(FLAT_OBJECT, MAX_PICTURE, BAD_MESSAGE))
+                pause()
+        else:
+            data[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, BAD_MESSAGE)
+    return data, pictures
+
+
 def read_conversation(pieces, pause):
     data, messages = {}, None
     for key in pieces.members(BAD_CONVERSATION):
         if key == "messages":
             messages = []
             for _ in pieces.items(BAD_CONVERSATION):
-                data_of_message = pieces.value(FLAT_OBJECT, MAX_MESSAGE, BAD_MESSAGE)
+                data_of_message, pictures = read_message(pieces, pause)
                 # A version 1 file holds one path: each message follows the one before it.
                 previous = messages[-1][0] if messages else None
-                messages.append(checked_message(data_of_message, f"#{len(messages)}", previous))
+                messages.append((*checked_message(data_of_message, f"#{len(messages)}", previous),
+                                 checked_pictures(pictures)))
                 pause()
         else:
             data[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, BAD_CONVERSATION)
@@ -392,6 +426,21 @@ def is_model_id(value):
 
 def field_problem(name):
     return NotAnExport(gettext("文件里的「%(field)s」格式不对，没有导入任何内容。", field=name))
+
+
+def save_picture(data, message):
+    try:
+        attachments.save_picture(data, message=message)
+    except attachments.BadPicture as exc:
+        raise NotAnExport(str(exc)) from None
+
+
+def checked_pictures(pictures):
+    """The bytes of a message's exported pictures."""
+    try:
+        return [base64.b64decode(picture["data"], validate=True) for picture in pictures[:attachments.MAX_PICTURES]]
+    except (TypeError, KeyError, ValueError):
+        raise NotAnExport(gettext("文件里有一张图片格式不对，没有导入任何内容。")) from None
 
 
 def parsed(name, value):

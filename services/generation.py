@@ -15,9 +15,9 @@ import logging
 import threading
 import time
 
-from models import Conversation, Message, close_db, connection, db
+from models import Attachment, Conversation, Message, close_db, connection, db
 from providers.errors import InputModerated, OutputModerated, ProviderError
-from services import costs, sse
+from services import attachments, costs, sse
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
 
@@ -161,7 +161,7 @@ class Answer:
         try:
             usage = self.receive(client.stream_chat(model, prompt, thinking=thinking))
             if retitle and not self.is_finishing:
-                name_conversation(client, model, prompt[-1]["content"], *retitle)
+                name_conversation(client, model, text_of(prompt[-1]["content"]), *retitle)
             self.finish(Message.DONE, usage=usage)
         except Exception as exc:
             self.fail(exc)
@@ -351,13 +351,45 @@ def record_interrupted(message):
         Message.update(**fields).where(Message.id == message.id).execute()
 
 
-def prompt_for(message, system_prompt):
+def prompt_for(message, system_prompt, picture_limit=0):
     """The messages sent upstream for the assistant `message`: everything before it that
-    is not left out of the context."""
+    is not left out of the context, with the latest `picture_limit` pictures."""
     prompt = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    for earlier in Message.history_before(message):
-        if earlier.is_excluded:
-            continue
+    history = [earlier for earlier in Message.history_before(message) if not earlier.is_excluded]
+    pictures = pictures_to_send(history, picture_limit)
+    for earlier in history:
         if earlier.content or earlier.role == "user":
-            prompt.append({"role": earlier.role, "content": earlier.content})
+            prompt.append({"role": earlier.role, "content": content_parts(earlier.content, pictures.get(earlier.id))})
     return prompt
+
+
+def pictures_to_send(history, limit):
+    """message id -> its pictures that go with the request: the newest `limit` of them."""
+    by_message = Attachment.of_messages([m.id for m in history if m.role == "user"]) if limit else {}
+    kept, count = {}, 0
+    for message_id in sorted(by_message, reverse=True):
+        pictures = by_message[message_id][:max(0, limit - count)]
+        if pictures:
+            kept[message_id] = pictures
+        count += len(pictures)
+    return kept
+
+
+def content_parts(text, pictures):
+    """A message's `content`: its text alone, or the text and then each picture as an
+    `image_url` part (OpenRouter recommends the text first)."""
+    if not pictures:
+        return text
+    return ([{"type": "text", "text": text}] if text else []) + [
+        {"type": "image_url", "image_url": {"url": attachments.data_url(picture)}} for picture in pictures]
+
+
+def has_pictures(prompt):
+    return any(isinstance(m["content"], list) for m in prompt)
+
+
+def text_of(content):
+    """The text of a message's `content`, with or without pictures."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content)

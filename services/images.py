@@ -12,6 +12,7 @@ exactly one process follows and downloads it; when that process dies, its lease 
 out and another takes the task over. A single process (no REDIS_URL) frees every lease
 at start: they can only be its own, from before a restart.
 """
+import base64
 import datetime
 import io
 import logging
@@ -176,9 +177,14 @@ def submit(task):
     """
     client = provider_settings.client("dashscope")
     try:
-        task_id, request_id = client.submit_image_task(
-            task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
-            task.prompt_extend, task.watermark)
+        if task.is_edit:
+            task_id, request_id = client.submit_edit_task(
+                task.model, task.prompt, [source_data_url(task)], task.n, task.seed,
+                task.prompt_extend, task.watermark)
+        else:
+            task_id, request_id = client.submit_image_task(
+                task.model, task.prompt, task.negative_prompt, task.size, task.n, task.seed,
+                task.prompt_extend, task.watermark)
     except (errors.UnreadableReply, errors.Timeout, errors.ServerBusy) as exc:
         log.warning("image task %s: submit outcome unknown: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
         finish(task, ImageTask.FAILED, SUBMIT_OUTCOME_UNKNOWN)
@@ -248,13 +254,24 @@ def is_too_old(task):
     return (now() - started).total_seconds() > current_app.config["IMAGE_TASK_TIMEOUT"]
 
 
+# What the provider's task codes mean, in a sentence; its own messages are English and stay in the log.
+TASK_CODES = {
+    "InvalidParameter": lazy_gettext("服务商认为参数有误（InvalidParameter），请检查尺寸、张数等参数或修改提示词后重试。"),
+    "InternalError.Timeout": lazy_gettext("服务商生成超时，请稍后重试。"),
+    "InternalError": lazy_gettext("服务商内部出错，请稍后重试。"),
+}
+
+
 def failed_message(output):
+    """A Chinese sentence for a failed task, or a failed result of a task."""
     code, message = str(output.get("code") or "")[:100], str(output.get("message") or "")[:500]
+    log.info("task failure from the provider: %s %s", code, message[:200])
     known = errors.DASHSCOPE_CODES.get(code)
     if known:
         return known.user_message
-    return gettext("生成失败（%(code)s：%(message)s）。请修改提示词或参数后重试。",
-                   code=code or gettext("未知错误"), message=message or gettext("无说明"))
+    if code in TASK_CODES:
+        return TASK_CODES[code]
+    return gettext("服务商没有完成生成（错误码 %(code)s），请修改提示词或参数后重试。", code=code or gettext("未知"))
 
 
 def keep_results(task, output, request_id):
@@ -262,7 +279,7 @@ def keep_results(task, output, request_id):
     problems = []
     for index, result in enumerate(output.get("results") or []):
         if not isinstance(result.get("url"), str) or not result["url"]:
-            problems.append(str(result.get("message") or result.get("code") or gettext("未知原因"))[:500])
+            problems.append(failed_message(result))
             continue
         try:
             data, content_type = download_with_retries(result["url"])
@@ -310,22 +327,29 @@ def finish(task, status, error=""):
 
 
 def paint_with_openrouter(task):
+    """One call per picture asked for: an OpenRouter image model answers each call with one."""
     client = provider_settings.client("openrouter")
     problems = []
-    try:
-        urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
-                                                     aspect_ratio(task.width, task.height))
-        task.request_id = generation_id
-        for index, url in enumerate(urls[:task.n]):
-            save_image(task, index, *decode_data_url(url), "", generation_id)
-        if not urls:
-            problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
-    except errors.ProviderError as exc:
-        log.warning("OpenRouter image task %s: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
-        problems.append(exc.user_message)
-    except Exception:
-        log.exception("OpenRouter image task %s failed", task.id)
-        problems.append(PAINTING_BROKE)
+    for index in range(task.n):
+        try:
+            picture = source_data_url(task) if task.is_edit else None
+            urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
+                                                         aspect_ratio(task.width, task.height), picture)
+            task.request_id = generation_id
+            if urls:
+                save_image(task, index, *decode_data_url(urls[0]), "", generation_id)
+            else:
+                problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
+        except errors.ProviderError as exc:
+            log.warning("OpenRouter image task %s: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
+            problems.append(exc.user_message)
+            if not exc.is_retryable:
+                problems += [exc.user_message] * (task.n - index - 1)  # the next calls would fail alike
+                break
+        except Exception:
+            log.exception("OpenRouter image task %s failed", task.id)
+            problems.append(PAINTING_BROKE)
+            break
     settle(task, problems)
 
 
@@ -342,6 +366,24 @@ def aspect_ratio(width, height):
 
 def images_dir():
     return os.path.join(current_app.config["DATA_DIR"], "images")
+
+
+class SourceGone(errors.ProviderError):
+    user_message = lazy_gettext("要修改的图片已经不在了（可能已被删除），请换一张图片再试。")
+
+
+def source_data_url(task):
+    try:
+        return file_data_url(task.source_file)
+    except OSError:
+        raise SourceGone("source file missing") from None
+
+
+def file_data_url(relative):
+    """A picture of the images folder as a data URL: the providers cannot reach this machine."""
+    content_type = next(t for t, extension in EXTENSIONS.items() if relative.endswith("." + extension))
+    with open(os.path.join(images_dir(), relative), "rb") as f:
+        return f"data:{content_type};base64,{base64.b64encode(f.read()).decode('ascii')}"
 
 
 def save_image(task, index, data, content_type, actual_prompt, request_id):

@@ -12,9 +12,14 @@ from providers.openrouter import OpenRouterClient
 PROVIDERS = {"dashscope": lazy_gettext("阿里云百炼（DashScope）"), "openrouter": "OpenRouter"}
 CLIENTS = {"dashscope": DashScopeClient, "openrouter": OpenRouterClient}
 DEFAULT_MODELS = {
-    "dashscope": {"text_model": "qwen-plus", "image_model": "wan2.2-t2i-flash"},
-    "openrouter": {"text_model": "openai/gpt-4o-mini", "image_model": "google/gemini-2.5-flash-image"},
+    "dashscope": {"text_model": "qwen-plus", "image_model": "wan2.2-t2i-flash",
+                  "vision_model": "qwen3-vl-plus", "edit_model": "wan2.5-i2i-preview"},
+    "openrouter": {"text_model": "openai/gpt-4o-mini", "image_model": "google/gemini-2.5-flash-image",
+                   "vision_model": "google/gemini-2.5-flash", "edit_model": "google/gemini-2.5-flash-image"},
 }
+# DashScope models that see pictures although their names lack "vl"; the settings can add more.
+DEFAULT_SEEING_MODELS = "qwen3.5-plus qwen3.6-plus"
+DEFAULT_HISTORY_PICTURES = 4
 
 
 @dataclass
@@ -27,8 +32,12 @@ class ProviderSettings:
     region: str
     text_model: str
     image_model: str
+    vision_model: str
+    edit_model: str
     models: list = field(default_factory=list)
     image_models: list = field(default_factory=list)
+    # Models known to see pictures: DashScope's typed in the settings, OpenRouter's from /models.
+    seeing_models: list = field(default_factory=list)
 
     @property
     def label(self):
@@ -80,9 +89,23 @@ def load(name, changes=None):
         region=region,
         text_model=saved.get(f"{name}_text_model") or DEFAULT_MODELS[name]["text_model"],
         image_model=saved.get(f"{name}_image_model") or DEFAULT_MODELS[name]["image_model"],
+        vision_model=saved.get(f"{name}_vision_model") or DEFAULT_MODELS[name]["vision_model"],
+        edit_model=saved.get(f"{name}_edit_model") or DEFAULT_MODELS[name]["edit_model"],
         models=json.loads(saved.get(f"{name}_models") or "[]"),
         image_models=json.loads(saved.get(f"{name}_image_models") or "[]"),
+        seeing_models=seeing_models(name, saved),
     )
+
+
+def seeing_models(name, saved):
+    if name == "dashscope":
+        return (saved.get("dashscope_seeing_models") or DEFAULT_SEEING_MODELS).split()
+    return json.loads(saved.get(f"{name}_seeing_models") or "[]")
+
+
+def history_pictures():
+    """How many of the latest pictures of a conversation go with each request."""
+    return int(saved_values().get("history_pictures") or DEFAULT_HISTORY_PICTURES)
 
 
 def address(name, saved):

@@ -117,6 +117,15 @@
     });
   });
 
+  // Another painting provider: its own default model, and its model ids suggested.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.id !== "paint-provider") return;
+    var model = document.getElementById("paint-model");
+    model.value = select.options[select.selectedIndex].dataset.defaultModel;
+    model.setAttribute("list", "paint-model-ids-" + select.value);
+  });
+
   // The painting form shows width and height only for a custom size.
   document.addEventListener("change", function (event) {
     if (event.target.classList.contains("size-select")) {
@@ -302,4 +311,69 @@
     });
     box.addEventListener("blur", function () { finish(false); });
   }
+
+  // "用这段画图" takes the part of the answer the reader selected, if any, else all of it.
+  // The selection is read at mousedown: a click on the link may clear it first.
+  var MAX_SELECTION = 2001;  // one more than the longest prompt: the server says when it cut
+  var selected = "";
+  function selectionIn(article) {
+    var selection = window.getSelection();
+    var answer = article.querySelector(".markdown");
+    if (!selection || selection.isCollapsed || !answer) return "";
+    if (!answer.contains(selection.anchorNode) || !answer.contains(selection.focusNode)) return "";
+    return selection.toString().trim();
+  }
+  document.addEventListener("mousedown", function (event) {
+    var link = event.target.closest("a.paint-from-answer");
+    if (link) selected = selectionIn(link.closest("article"));
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a.paint-from-answer");
+    if (!link) return;
+    var text = selected || selectionIn(link.closest("article"));
+    selected = "";
+    if (!text) return;
+    event.preventDefault();
+    window.location.href = link.href + "&selection=" + encodeURIComponent(text.slice(0, MAX_SELECTION));
+  });
+})();
+
+(function () {
+  "use strict";
+
+  // Pictures for a message: chosen with the button, pasted, or dropped on the composer. Each
+  // goes up at once (the hidden #picture-form) and comes back as a chip in #composer-pictures.
+  function upload(files) {
+    var pictures = Array.prototype.filter.call(files, function (file) { return file.type.indexOf("image/") === 0; });
+    if (!pictures.length) return false;
+    var input = document.getElementById("picture-input");
+    var transfer = new DataTransfer();
+    pictures.forEach(function (file) { transfer.items.add(file); });
+    input.files = transfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+  document.addEventListener("paste", function (event) {
+    if (!event.target.closest || !event.target.closest("#composer")) return;
+    if (event.clipboardData && upload(event.clipboardData.files)) event.preventDefault();
+  });
+  document.addEventListener("dragover", function (event) {
+    if (event.target.closest && event.target.closest("#composer")) event.preventDefault();
+  });
+  document.addEventListener("drop", function (event) {
+    if (!event.target.closest || !event.target.closest("#composer")) return;
+    event.preventDefault();
+    upload(event.dataTransfer.files);
+  });
+  document.addEventListener("click", function (event) {
+    var remove = event.target.closest(".picture-remove");
+    if (remove) remove.closest(".attached-picture").remove();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.id === "picture-form") form.reset();  // the same picture can be chosen again
+    if (form.id === "composer" && event.detail.successful) {
+      document.getElementById("composer-pictures").innerHTML = "";
+    }
+  });
 })();

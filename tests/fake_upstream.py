@@ -15,7 +15,9 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
 - Answers: REPLY(last user message), streamed 3 characters at a time.
 - DashScope models: qwen-plus, qwen-max, qwen-turbo, qwen-flash answer normally;
   qwen-slow answers longer, 0.15 s a chunk; qwq-plus always reasons first, qwen3-32b
-  unless `enable_thinking` is false (thinking with `stream` false -> 400).
+  unless `enable_thinking` is false (thinking with `stream` false -> 400). qwen3-vl-plus and
+  qwen-vl-max see pictures (`image_url` parts); pictures sent to any other model -> 400
+  invalid_parameter_error. An answer to a message with pictures starts 看到 N 张图片。
   Faults: fault-rate-limit, fault-rate-limit-once (first call only, per server),
   fault-rate-limit-retry-after (429 limit_requests with `Retry-After: 1`, every call),
   fault-quota, fault-too-long, fault-input-moderation (SSE-framed 400),
@@ -26,6 +28,8 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   list). Any other model -> 404 model_not_found.
   A title call (its system message asks for a 标题) whose question holds [title-refused]
   gets 400, [title-malformed] a stream of one non-JSON line, [title-list] `content` as a list.
+- Wan image editing (image2image): the same as a submit, for wan2.5-i2i-preview only (else
+  400 InvalidParameter) with `input.images` 1-3 URLs or data URLs (else 400 InvalidParameter).
 - Wan: submit needs `X-DashScope-Async: enable`; a task is PENDING for 0.3 s, RUNNING
   until 1 s, then SUCCEEDED with PNG links under /oss/ that need no key (every log entry
   has `authorization`: True when an Authorization header was sent). `parameters.size` must
@@ -63,6 +67,9 @@ Knobs (see /work/shared/PROTOCOLS.md for the real behaviour they copy):
   (4 deltas, a broken `data:` line, no [DONE]). Without `stream`: output-moderation is a 200
   error choice, content-filter a cut answer, stall waits 30 s and slow-first 2 s before the
   answer, malformed sends a broken JSON body.
+  google/gemini-2.5-flash (text). Only openai/gpt-4o and the two Gemini models list "image" in
+  `input_modalities` and take pictures; pictures to another model -> 404 "No endpoints found
+  that support image input".
   Any other model -> 400 "is not a valid model ID". A last user message containing
   [no-image] gets text only from the image model; [or-moderation] gets the 403 moderation
   error of or-fault/moderation; [or-html] a 200 HTML page (a broken gateway);
@@ -124,7 +131,11 @@ DASHSCOPE_FAULTS = [
 DASHSCOPE_MODELS = [
     "qwen-plus", "qwen-max", "qwen-turbo", "qwen-flash", "qwen3-32b", "qwq-plus",
     SLOW_MODEL, "wan2.2-t2i-flash", "wan2.2-t2i-plus", *DASHSCOPE_FAULTS,
+    "qwen3-vl-plus", "qwen-vl-max",
 ]
+DASHSCOPE_SEEING_MODELS = {"qwen3-vl-plus", "qwen-vl-max"}
+# What DashScope answers pictures sent to a model that cannot see them (wording unconfirmed).
+NO_PICTURES_MESSAGE = "<400> InternalError.Algo.InvalidParameter: The model does not support image input."
 # These stream four content deltas and then misbehave.
 DASHSCOPE_CUT_SHORT = {FAULT_OUTPUT_MODERATION, FAULT_DROP, FAULT_STALL, FAULT_MALFORMED}
 
@@ -145,6 +156,9 @@ OR_FAULT_SLOW_FIRST = "or-fault/slow-first"
 OR_FAULT_MALFORMED = "or-fault/malformed"
 OR_REASONING_MODEL = "deepseek/deepseek-r1"
 OR_IMAGE_MODEL = "google/gemini-2.5-flash-image"
+OR_VISION_MODEL = "google/gemini-2.5-flash"
+# Models whose input_modalities include "image"; the others refuse pictures (404).
+OPENROUTER_SEEING_MODELS = {"openai/gpt-4o", OR_IMAGE_MODEL, OR_VISION_MODEL}
 
 # id -> (provider name, output modalities)
 OPENROUTER_MODELS = {
@@ -152,6 +166,7 @@ OPENROUTER_MODELS = {
     "qwen/qwen3-32b": ("Alibaba", ["text"]),
     OR_REASONING_MODEL: ("DeepSeek", ["text"]),
     OR_IMAGE_MODEL: ("Google", ["image", "text"]),
+    OR_VISION_MODEL: ("Google", ["text"]),
     **{m: ("Alibaba", ["text"]) for m in (
         OR_FAULT_RATE_LIMIT, OR_FAULT_MODERATION, OR_FAULT_502, OR_FAULT_503,
         OR_FAULT_TIMEOUT, OR_FAULT_MIDSTREAM, OR_FAULT_DROP, OR_FAULT_RATE_LIMIT_BARE,
@@ -216,6 +231,7 @@ WAN_RESULT_TIMEOUT = {"code": "InternalError.Timeout",
                       "message": "An internal error has occured during execution, please try "
                                  "again later or contact service support."}
 WAN_MAX_CONCURRENT = 2  # tasks in progress per API key
+WAN_EDIT_MODELS = {"wan2.5-i2i-preview"}
 WAN_TIMES = (0.3, 1.0)  # seconds after a task's start: PENDING until, RUNNING until
 WAN_SLOW_TIMES = (2.0, 4.0)
 WAN_CANCEL_AFTER = 0.3  # PENDING this long, then CANCELED
@@ -278,6 +294,25 @@ def message_text(message):
     if isinstance(content, list):  # multimodal parts
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return content if isinstance(content, str) else ""
+
+
+def picture_count(message):
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url"
+               and str((p.get("image_url") or {}).get("url", "")).startswith(("data:image/", "http")))
+
+
+def has_pictures(body):
+    return any(picture_count(m) for m in body.get("messages") or [])
+
+
+def picture_note(body):
+    """What an answer says first about the pictures of the last user message, if any."""
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    count = picture_count(users[-1]) if users else 0
+    return f"看到 {count} 张图片。" if count else ""
 
 
 def last_user_message(body):
@@ -355,8 +390,8 @@ def native_error(code, message):
     return {"code": code, "message": message, "request_id": new_request_id()}
 
 
-def dashscope_reply(model, last):
-    return reply_to(last) + SLOW_TAIL if model == SLOW_MODEL else reply_to(last)
+def dashscope_reply(model, last, note=""):
+    return note + (reply_to(last) + SLOW_TAIL if model == SLOW_MODEL else reply_to(last))
 
 
 def dashscope_thinks(body, model):
@@ -367,7 +402,7 @@ def dashscope_thinks(body, model):
 
 def dashscope_events(body, model):
     """The stream's payloads in order: dicts, then "[DONE]" (unless fault-no-done)."""
-    reply = dashscope_reply(model, last_user_message(body))
+    reply = dashscope_reply(model, last_user_message(body), picture_note(body))
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def chunk(choices, usage=None):
@@ -406,7 +441,7 @@ def stamp():
 
 
 def dashscope_completion(body, model):
-    reply = dashscope_reply(model, last_user_message(body))
+    reply = dashscope_reply(model, last_user_message(body), picture_note(body))
     usage = {**usage_for(body, reply), "prompt_tokens_details": {"cached_tokens": 0}}
     return {"choices": [{"message": {"role": "assistant", "content": reply},
                          "finish_reason": "stop", "index": 0, "logprobs": None}],
@@ -498,7 +533,8 @@ def openrouter_model(model_id):
     return {
         "id": model_id, "name": f"{provider}: {model_id.split('/', 1)[1]}",
         "created": 1741818122, "description": f"Fake {model_id} for tests.",
-        "architecture": {"input_modalities": ["text", "image"], "output_modalities": outputs,
+        "architecture": {"input_modalities": ["text", "image"] if model_id in OPENROUTER_SEEING_MODELS else ["text"],
+                         "output_modalities": outputs,
                          "tokenizer": "Other", "instruct_type": None},
         "top_provider": {"is_moderated": provider == "OpenAI", "context_length": 128000,
                          "max_completion_tokens": 16384},
@@ -561,7 +597,7 @@ class OpenRouterAnswer:
         self.body, self.model = body, model
         self.id, self.created = f"gen-{int(time.time())}-{uuid.uuid4().hex[:12]}", int(time.time())
         self.provider = OPENROUTER_MODELS[model][0]
-        self.reply = reply_to(last_user_message(body))
+        self.reply = picture_note(body) + reply_to(last_user_message(body))
         if model == OR_FAULT_CONTENT_FILTER:  # the provider cut it after four deltas
             self.reply = self.reply[:4 * PIECE]
         self.finish = "content_filter" if model == OR_FAULT_CONTENT_FILTER else "stop"
@@ -626,6 +662,7 @@ ROUTES = [
     ("POST", r"/compatible-mode/v1/chat/completions", "dashscope_chat"),
     ("POST", r"/api/v1/chat/completions", "not_found"),
     ("POST", r"/api/v1/services/aigc/text2image/image-synthesis", "wan_submit"),
+    ("POST", r"/api/v1/services/aigc/image2image/image-synthesis", "wan_edit_submit"),
     ("GET", r"/api/v1/tasks/(?P<task_id>[^/]+)", "wan_task"),
     ("GET", r"/oss/(?P<task_id>[^/]+)/(?P<index>\d+)\.png", "oss_image"),
     ("GET", OR_PREFIX + r"/models", "openrouter_models"),
@@ -827,6 +864,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self.input_moderation(stream)
         if is_output_flagged(body):
             model = FAULT_OUTPUT_MODERATION
+        if has_pictures(body) and model not in DASHSCOPE_SEEING_MODELS:
+            return self.send_json(400, compat_error("invalid_parameter_error", "invalid_request_error",
+                                                    NO_PICTURES_MESSAGE))
         if self.dashscope_fault(model, stream) or self.title_fault(body):
             return
         if model == FAULT_SLOW_FIRST and not self.pause(2):
@@ -995,6 +1035,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"output": {"task_status": "PENDING", "task_id": task["id"]},
                              "request_id": new_request_id()})
 
+    def wan_edit_submit(self):
+        """Wan image editing: like a text-to-image submit, for an editing model and 1-3 pictures."""
+        body = self.body if isinstance(self.body, dict) else {}
+        images = (body.get("input") or {}).get("images")
+        if not self.native_key_ok():
+            return
+        if self.headers.get("X-DashScope-Async") == "enable":
+            if body.get("model") not in WAN_EDIT_MODELS:
+                return self.send_json(400, native_error("InvalidParameter", "Model not exist."))
+            if not (isinstance(images, list) and 1 <= len(images) <= 3
+                    and all(isinstance(i, str) and i.startswith(("data:image/", "http")) for i in images)):
+                return self.send_json(400, native_error("InvalidParameter",
+                                                        "The input images must be 1 to 3 image URLs."))
+        self.wan_submit()
+
     def wan_account_refusal(self, prompt):
         """(status, code, message) when a marker refuses the submit, else None."""
         if WAN_THROTTLE_ONCE in prompt and self.fake.count_call((WAN_THROTTLE_ONCE, prompt)) == 1:
@@ -1048,6 +1103,9 @@ class _Handler(BaseHTTPRequestHandler):
         if model not in OPENROUTER_MODELS:
             return self.send_json(400, {"error": {"message": f"{model} is not a valid model ID",
                                                   "code": 400}, "user_id": "user_1"})
+        if has_pictures(body) and model not in OPENROUTER_SEEING_MODELS:
+            return self.send_json(404, {"error": {"message": "No endpoints found that support image input",
+                                                  "code": 404}})
         fault = openrouter_fault(OR_FAULT_MODERATION if is_flagged(body) else model, last_user_message(body))
         if fault:
             status, error, headers = fault

@@ -58,7 +58,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         conversation = Conversation.create(title="旧版本的对话")
         Message.create(conversation=conversation, role="user", content="你好")
         Message.create(conversation=conversation, role="assistant", content="你好！")
-        ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
+        ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", source_file="a.png", source_image_id=1)
         assert schema_version() == len(MIGRATIONS)
         with db.atomic():
             migrate(migrator().drop_index("conversation", "conversation_export_id"),
@@ -76,7 +76,11 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("message", "is_usage_estimate"),
                     migrator().drop_column("message", "parent_id"),
                     migrator().drop_column("message", "is_chosen"),
-                    migrator().drop_column("message", "is_current"))
+                    migrator().drop_column("message", "is_current"),
+                    migrator().drop_index("imagetask", "imagetask_source_image_id"),
+                    migrator().drop_column("imagetask", "source_file"),
+                    migrator().drop_column("imagetask", "source_image_id"),
+                    migrator().drop_column("message", "is_vision_fallback"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
     with db.connection_context():
@@ -90,3 +94,4 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         assert (question.parent_id, answer.parent_id) == (None, question.id)  # one path, as before
         assert answer.is_chosen and answer.is_current
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")
+        assert (ImageTask.get().source_file, ImageTask.get().source_image_id) == ("", None)

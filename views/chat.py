@@ -8,8 +8,8 @@ from flask import (Blueprint, Response, current_app, render_template, request, s
 from flask_babel import format_number, gettext
 from markupsafe import Markup
 
-from models import Conversation, ImageTask, Message, db
-from services import generation, sse
+from models import Attachment, Conversation, Image, ImageTask, Message, db
+from services import attachments, generation, sse, vision
 from services import settings as provider_settings
 from views import MODEL_ID, alert, get_or_404, htmx, language, page_or_fragment, to_id
 from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
@@ -77,7 +77,10 @@ def chat_context(conversation=None, query=""):
 
 @bp.get("/")
 def index():
-    return render_template("chat.html", **chat_context())
+    """A new conversation; "就这张图提问" opens it with a gallery picture attached."""
+    image_id = to_id(request.args.get("picture"))
+    pictures = [attachments.copy_of_image(get_or_404(Image, image_id))] if image_id else []
+    return render_template("chat.html", pictures=pictures, **chat_context())
 
 
 @bp.get("/c/<int:conversation_id>")
@@ -144,7 +147,8 @@ def save_options(conversation_id):
 @bp.post("/send")
 def send():
     text = request.form.get("text", "").strip()
-    if not text:
+    pictures = Attachment.unsent(picture_ids())
+    if not text and not pictures:
         return alert(gettext("消息不能为空。"))
     if len(text) > MAX_TEXT:
         return alert(gettext("消息太长了（%(length)s 字），请不超过 %(limit)s 字。",
@@ -163,6 +167,7 @@ def send():
         else:
             conversation = Conversation.create(title=title_from(text), **options)
         user_message = Message.append(conversation, role="user", content=text)
+        attach(user_message, pictures)
     answer = paint_answer(conversation, text) if is_painting else start_answer(conversation)
     headers = {} if conversation_id else {"HX-Push-Url": url_for("chat.show", conversation_id=conversation.id)}
     context = {"conversation": conversation}
@@ -333,12 +338,48 @@ def start_answer(conversation, version_of=None):
     model = conversation.model or settings.text_model
     fields = {"role": "assistant", "status": Message.STREAMING, "provider": conversation.provider, "model": model}
     answer = Message.add_version(version_of, **fields) if version_of else Message.append(conversation, **fields)
-    prompt = generation.prompt_for(answer, conversation.system_prompt)
+    prompt = generation.prompt_for(answer, conversation.system_prompt, provider_settings.history_pictures())
+    choose_vision_model(answer, settings, generation.has_pictures(prompt))
     is_first_answer = [m["role"] for m in prompt if m["role"] != "system"] == ["user"]
     retitle = (conversation.id, conversation.title) if is_first_answer else None
     generations().start(answer, provider_settings.client(conversation.provider, settings), prompt,
                         thinking=conversation.thinking, retitle=retitle)
     return answer
+
+
+def choose_vision_model(answer, settings, has_pictures):
+    """Pictures go to a model that can see them: the conversation's, else the default vision model."""
+    model = vision.answering_model(settings, answer.model, has_pictures)
+    if model != answer.model:
+        answer.model, answer.is_vision_fallback = model, True
+        answer.save(only=[Message.model, Message.is_vision_fallback])
+
+
+def picture_ids():
+    """The ids of the pictures attached in the composer (at most MAX_PICTURES)."""
+    ids = [to_id(value) for value in request.form.getlist("attachment")]
+    return [i for i in ids if i][:attachments.MAX_PICTURES]
+
+
+def attach(message, pictures):
+    ids = [picture.id for picture in pictures]
+    if ids:
+        Attachment.update(message=message).where(Attachment.id.in_(ids)).execute()
+
+
+@bp.post("/attachments")
+def upload_pictures():
+    """Pictures chosen, pasted or dropped in the composer: checked and kept, shown as chips."""
+    uploads = [u for u in request.files.getlist("pictures") if u.filename or u.content_length]
+    if len(picture_ids()) + len(uploads) > attachments.MAX_PICTURES:
+        return alert(gettext("一条消息最多附 %(count)s 张图片。", count=attachments.MAX_PICTURES))
+    saved = []
+    try:
+        for upload in uploads:
+            saved.append(attachments.save_picture(attachments.read_upload(upload), upload.filename))
+    except attachments.BadPicture as exc:
+        return alert(str(exc))
+    return render_template("partials/attachment_chips.html", pictures=saved)
 
 
 def paint_answer(conversation, prompt):

@@ -4,7 +4,7 @@ import random
 from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
 from flask_babel import format_number, gettext, lazy_gettext
 
-from models import Image, ImageTask
+from models import Image, ImageTask, Message
 from services import images as painting
 from services import settings as provider_settings
 from views import MODEL_ID, get_or_404, page_or_fragment, to_id
@@ -17,14 +17,21 @@ SIZE_PRESETS = [("1024*1024", lazy_gettext("1:1 方形 1024×1024")), ("1280*720
 WAN_MODELS = ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "wanx2.1-t2i-turbo", "wanx2.1-t2i-plus"]
 MIN_SIDE, MAX_SIDE = 512, 1440
 MAX_PROMPT, MAX_NEGATIVE = 800, 500
+LONG_PROMPT_MODELS = ("wan2.5", "wan2.6")  # these take prompts up to 2,000 characters
+MAX_LONG_PROMPT = 2000
 MAX_SEED = 2_147_483_647
 PAGE_SIZE = 40
 
 
 def form_context(values, errors=None):
     return {"values": values, "errors": errors or {}, "size_presets": SIZE_PRESETS,
-            "providers": provider_settings.PROVIDERS, "wan_models": WAN_MODELS,
-            "openrouter_models": provider_settings.load("openrouter").image_models}
+            "providers": provider_settings.PROVIDERS, "model_choices": model_choices(),
+            "default_models": {name: provider_settings.load(name).image_model for name in provider_settings.PROVIDERS}}
+
+
+def model_choices():
+    """The image model ids to suggest for each provider."""
+    return {"dashscope": WAN_MODELS, "openrouter": provider_settings.load("openrouter").image_models}
 
 
 def default_values():
@@ -47,11 +54,33 @@ def values_of(image):
             "watermark": image.task.watermark if image.task else False}
 
 
+def prompt_limit(model):
+    return MAX_LONG_PROMPT if model.startswith(LONG_PROMPT_MODELS) else MAX_PROMPT
+
+
+def values_from_answer(message, selection):
+    """The form filled in with an answer's text (or the part of it the reader selected), cut
+    to the model's prompt limit; and a sentence saying so when it was cut."""
+    values = default_values()
+    text = (selection or message.content).strip()
+    limit = prompt_limit(values["model"])
+    values["prompt"] = text[:limit]
+    if len(text) <= limit:
+        return values, ""
+    return values, gettext("这段文字有 %(length)s 字，%(model)s 的提示词最多 %(limit)s 字，已截取前 %(limit)s 字。",
+                           length=format_number(len(text)), model=values["model"], limit=limit)
+
+
 @bp.get("/images")
 def page():
     source = to_id(request.args.get("from"))
-    values = values_of(get_or_404(Image, source)) if source else default_values()
-    return render_template("images.html", tasks=ImageTask.recent(), **form_context(values))
+    answer = to_id(request.args.get("answer"))
+    values, notice = default_values(), ""
+    if source:
+        values = values_of(get_or_404(Image, source))
+    elif answer:
+        values, notice = values_from_answer(get_or_404(Message, answer), request.args.get("selection", ""))
+    return render_template("images.html", tasks=ImageTask.recent(), notice=notice, **form_context(values))
 
 
 @bp.post("/images")
@@ -112,10 +141,11 @@ def read_paint_form():
         "prompt", "negative_prompt", "size", "width", "height", "n", "seed", "provider", "model")}
     values["prompt_extend"] = form.get("prompt_extend") == "on"
     values["watermark"] = form.get("watermark") == "on"
+    limit = prompt_limit(values["model"])
     if not values["prompt"]:
         errors["prompt"] = gettext("请写下想画的内容。")
-    elif len(values["prompt"]) > MAX_PROMPT:
-        errors["prompt"] = gettext("提示词最多 %(limit)s 字（现在 %(length)s 字）。", limit=MAX_PROMPT,
+    elif len(values["prompt"]) > limit:
+        errors["prompt"] = gettext("提示词最多 %(limit)s 字（现在 %(length)s 字）。", limit=limit,
                                    length=format_number(len(values["prompt"])))
     if len(values["negative_prompt"]) > MAX_NEGATIVE:
         errors["negative_prompt"] = gettext("反向提示词最多 %(limit)s 字。", limit=MAX_NEGATIVE)
@@ -142,6 +172,8 @@ def read_paint_form():
         errors["provider"] = gettext("请选择一个模型服务。")
     if not MODEL_ID.match(values["model"]):
         errors["model"] = gettext("请填写模型名称，例如 wan2.2-t2i-flash。")
+    elif values["provider"] == "openrouter" and "/" not in values["model"]:
+        errors["model"] = gettext("OpenRouter 的模型名称形如「厂商/模型」，例如 google/gemini-2.5-flash-image。")
     return values, errors
 
 

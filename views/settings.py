@@ -1,4 +1,5 @@
 """The settings editor: keys, regions, base URLs and default models, saved in place."""
+import json
 import re
 from urllib.parse import urlparse
 
@@ -11,9 +12,11 @@ from providers.errors import InvalidKey, ProviderError
 from services import access, open_bind
 from services import settings as provider_settings
 from views import MODEL_ID, alert
+from views.images import to_int
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
+MAX_HISTORY_PICTURES = 20
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # printable ASCII: requests puts it in a header
 
 
@@ -34,6 +37,7 @@ def page():
                            sections=[provider_settings.load(n) for n in provider_settings.PROVIDERS],
                            providers=provider_settings.PROVIDERS,
                            chat_provider=provider_settings.chat_provider(),
+                           history_pictures=provider_settings.history_pictures(),
                            regions=REGIONS, saved="", errors={},
                            is_password_from_env=access.is_password_from_env())
 
@@ -78,6 +82,7 @@ def test_connection(name):
         if name == "openrouter":
             client.check_key()
             image_models = client.list_image_models()  # /models lists text models by default
+            Setting.set_value("openrouter_seeing_models", json.dumps(client.list_seeing_models()))
         models = client.list_models()
     except ProviderError as exc:
         message = exc.user_message
@@ -97,9 +102,13 @@ def save_general():
     provider = request.form.get("chat_provider", "")
     if provider not in provider_settings.PROVIDERS:
         return alert(gettext("请选择一个模型服务。"))
+    pictures = to_int(request.form.get("history_pictures", provider_settings.history_pictures()))
+    if pictures is None or not 0 <= pictures <= MAX_HISTORY_PICTURES:
+        return alert(gettext("对话里随请求发送的图片数应为 0–%(max)s。", max=MAX_HISTORY_PICTURES))
     Setting.set_value("chat_provider", provider)
+    Setting.set_value("history_pictures", str(pictures))
     return render_template("partials/general_settings.html", providers=provider_settings.PROVIDERS,
-                           chat_provider=provider, saved=gettext("已保存。"))
+                           chat_provider=provider, history_pictures=pictures, saved=gettext("已保存。"))
 
 
 @bp.post("/password")
@@ -147,11 +156,16 @@ def read_provider_form(name):
             values["api_key"] = api_key
         else:
             errors["api_key"] = gettext("API Key 应为 8–200 个可见的英文字符（不含空格和中文）。")
-    for field in ("text_model", "image_model"):
+    for field in ("text_model", "image_model", "vision_model", "edit_model"):
         model = form.get(field, "").strip()
         if model and not MODEL_ID.match(model):
             errors[field] = gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
         values[field] = model or None
+    if name == "dashscope" and "seeing_models" in form:
+        seeing = form.get("seeing_models", "").replace(",", " ").split()
+        if not all(MODEL_ID.match(model) for model in seeing):
+            errors["seeing_models"] = gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
+        values["seeing_models"] = " ".join(seeing) or None
     region = form.get("region") if name == "dashscope" else "custom"
     if region is not None and name == "dashscope":
         if region not in REGIONS and region != "custom":
