@@ -4,6 +4,7 @@ import base64
 import io
 import os
 import uuid
+import warnings
 
 from flask_babel import gettext
 from PIL import Image as PILImage
@@ -37,7 +38,9 @@ def save_picture(data, name="", message=None):
     if len(data) > MAX_BYTES:
         raise BadPicture(gettext("「%(name)s」超过 10 MB，请换一张小一些的图片。", name=name or "?"))
     try:
-        picture = PILImage.open(io.BytesIO(data))  # lazy: only the header is read
+        with warnings.catch_warnings():  # the size is checked just below, with a sentence
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            picture = PILImage.open(io.BytesIO(data))  # lazy: only the header is read
     except Exception:
         picture = None
     if picture is None or picture.format not in FORMATS:

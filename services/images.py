@@ -40,7 +40,9 @@ EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 # The largest side each provider paints (Wan: 1440; OpenRouter's models: 4096). A bigger
 # picture is a broken or hostile file: a 150 KB PNG can decode to 12000 x 12000.
 MAX_SIDE = {"dashscope": 1440, "openrouter": 4096}
-PILImage.MAX_IMAGE_PIXELS = 4096 * 4096  # Pillow refuses twice this before decoding
+# A backstop: Pillow refuses twice this before decoding. Each use checks its own, lower limit
+# from the header first (results: the provider's largest side; uploads: services/attachments.py).
+PILImage.MAX_IMAGE_PIXELS = 25_000_000
 
 SUBMIT_OUTCOME_UNKNOWN = lazy_gettext(
     "提交后没有收到可以识别的回复，不知道任务是否已经创建（可能已经计费），墨言没有再次提交。"
