@@ -36,7 +36,7 @@ class OpenRouterClient(ChatClient):
 
     def generate_images(self, model, prompt, aspect_ratio=None, picture=None):
         """Paint with a chat model that outputs images, or change `picture` (a data URL) as
-        `prompt` says; return (data URLs, generation id)."""
+        `prompt` says; return (data URLs, generation id, the call's usage)."""
         content = prompt if picture is None else [
             {"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": picture}}]
         body = {"model": model, "modalities": ["image", "text"], "stream": False,
@@ -53,7 +53,8 @@ class OpenRouterClient(ChatClient):
         message = choice.get("message")
         images = message.get("images") if isinstance(message, dict) else None
         generation_id = answer.get("id")
-        return image_urls(images), generation_id[:100] if isinstance(generation_id, str) else ""
+        return (image_urls(images), generation_id[:100] if isinstance(generation_id, str) else "",
+                answer.get("usage"))
 
     def error_from_response(self, status, text, retry_after):
         return errors.openrouter_error(status, text, retry_after)

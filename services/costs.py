@@ -165,11 +165,16 @@ def record_title(provider, model, usage, counts, conversation_id, text):
                            is_estimate=is_estimate, conversation_id=conversation_id)
 
 
-def record_painting(task, images):
-    """The ledger record of a painting that gave `images` pictures."""
+def record_painting(task, images, usages=()):
+    """The ledger record of a painting that gave `images` pictures: at DashScope's prices,
+    or the sum of what OpenRouter's calls (`usages`) reported."""
     if not images:
         return
-    cost, currency = cost_of(task.provider, task.model, None, {}, images=images)
+    if task.provider == "openrouter":
+        costs = [cost_of("openrouter", task.model, usage, {})[0] for usage in usages]
+        cost, currency = (sum(costs) if costs and None not in costs else None), "USD"
+    else:
+        cost, currency = cost_of(task.provider, task.model, None, {}, images=images)
     UsageRecord.create(kind=UsageRecord.PAINTING, provider=task.provider, model=task.model, images=images,
                        cost=cost, currency=currency, image_task_id=task.id)
 

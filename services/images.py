@@ -292,12 +292,13 @@ def keep_results(task, output, request_id):
     settle(task, problems)
 
 
-def settle(task, problems):
-    """The task's final status from what was kept and what was not."""
+def settle(task, problems, usages=()):
+    """The task's final status from what was kept and what was not; `usages` are what
+    OpenRouter's calls reported (their cost)."""
     kept = task.images().count()
     if not kept and not problems:
         problems = [gettext("服务商说已经画完，却没有给出任何图片。请重新提交。")]
-    costs.record_painting(task, kept)
+    costs.record_painting(task, kept, usages)
     if not problems:
         finish(task, ImageTask.SUCCEEDED)
     elif kept:
@@ -331,13 +332,14 @@ def finish(task, status, error=""):
 def paint_with_openrouter(task):
     """One call per picture asked for: an OpenRouter image model answers each call with one."""
     client = provider_settings.client("openrouter")
-    problems = []
+    problems, usages = [], []
     for index in range(task.n):
         try:
             picture = source_data_url(task) if task.is_edit else None
-            urls, generation_id = client.generate_images(task.model, openrouter_prompt(task),
-                                                         aspect_ratio(task.width, task.height), picture)
+            urls, generation_id, usage = client.generate_images(task.model, openrouter_prompt(task),
+                                                                aspect_ratio(task.width, task.height), picture)
             task.request_id = generation_id
+            usages.append(usage)
             if urls:
                 save_image(task, index, *decode_data_url(urls[0]), "", generation_id)
             else:
@@ -352,7 +354,7 @@ def paint_with_openrouter(task):
             log.exception("OpenRouter image task %s failed", task.id)
             problems.append(PAINTING_BROKE)
             break
-    settle(task, problems)
+    settle(task, problems, usages)
 
 
 def openrouter_prompt(task):

@@ -9,6 +9,7 @@ from conftest import answer_calls, wait_until
 from models import Conversation, ImageTask, Message, UsageRecord
 from services import costs
 from test_chat import HX, answer_id, ask, read_stream, send
+from test_images import paint
 from test_exports import imported
 
 
@@ -86,6 +87,14 @@ def test_a_painting_is_recorded_per_picture(client, fake):
     assert record.image_task_id == ImageTask.get().id
     answer = Message.get(Message.role == "assistant")
     assert "¥0.14" in client.get(f"/c/{answer.conversation_id}").text
+
+
+def test_an_openrouter_painting_records_the_cost_openrouter_reported_for_each_call(client, fake):
+    paint(client, "一间花店", provider="openrouter", model="google/gemini-2.5-flash-image", n="2")
+    wait_until(lambda: UsageRecord.select().where(UsageRecord.kind == "painting").count() == 1)
+    record = UsageRecord.get(UsageRecord.kind == "painting")
+    assert (record.images, record.currency) == (2, "USD")
+    assert record.cost == pytest.approx(2 * 0.00012)  # the fake reports $0.00012 a call
 
 
 def test_prices_can_be_tiered_by_input_length():
