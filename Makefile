@@ -33,7 +33,8 @@ css: $(VENV)/.dev
 # The README's screenshots (docs/screenshots/*.png), taken by the layout test; `make test`
 # leaves them alone.
 screenshots: $(VENV)/.dev $(CATALOGUES) chromium
-	MOYAN_SCREENSHOTS=1 $(BIN)/python -m pytest -n 0 -q tests/test_browser_layout.py -k test_pages_fit
+	MOYAN_SCREENSHOTS=1 $(BIN)/python -m pytest -n 0 -q tests/test_browser_layout.py tests/test_browser_picture_loop.py \
+	  -k "test_pages_fit or answered_by_a_model_that_can_see or editing_a_painting_makes"
 
 # After adding or changing a user-visible string: re-extract it and update the English
 # catalogue, then write the new translations into translations/en/LC_MESSAGES/messages.po.

@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -137,6 +138,15 @@ def answer_calls(fake):
     """The streamed chat requests that answered a question (not those naming a conversation)."""
     return [r for r in fake.requests
             if (r["json"] or {}).get("stream") and not is_title_call(r["json"])]
+
+
+def shoot(page, name, is_readme=False, **options):
+    """A screenshot to look at: in a temporary folder, or, under `make screenshots`
+    (MOYAN_SCREENSHOTS=1), for the README in docs/screenshots."""
+    is_readme = is_readme and os.environ.get("MOYAN_SCREENSHOTS") == "1"
+    folder = os.path.join(ROOT, "docs", "screenshots") if is_readme else os.path.join(tempfile.gettempdir(), "moyan-layout")
+    os.makedirs(folder, exist_ok=True)
+    page.screenshot(path=os.path.join(folder, f"{name}.png"), **options)
 
 
 def wait_until(condition, seconds=30):

@@ -2,19 +2,16 @@
 overflows sideways and every control is on screen (or in a drawer or a row that scrolls).
 Shots go to a temporary folder; `make screenshots` (MOYAN_SCREENSHOTS=1) writes the desktop
 and phone shots of the chat, painting and gallery pages to docs/screenshots for the README."""
-import os
 import re
-import tempfile
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT
+from conftest import shoot
 
 pytestmark = pytest.mark.browser
 
 WIDTHS = {"phone": (375, 812), "tablet": (768, 1024), "desktop": (1440, 900)}
-README_SHOTS = os.path.join(ROOT, "docs", "screenshots")
 
 OFF_SCREEN_CONTROLS = """() => {
   const width = window.innerWidth;
@@ -43,13 +40,6 @@ def filled(live_server):
     session.post(live_server.url + "/images", data={"prompt": "一间有着精致窗户的花店", "size": "1024*1024", "n": "2",
                                                     "provider": "dashscope", "model": "wan2.2-t2i-flash"})
     return {"conversation": sent.headers["HX-Push-Url"]}
-
-
-def shoot(page, name, is_readme):
-    is_readme = is_readme and os.environ.get("MOYAN_SCREENSHOTS") == "1"
-    folder = README_SHOTS if is_readme else os.path.join(tempfile.gettempdir(), "moyan-layout")
-    os.makedirs(folder, exist_ok=True)
-    page.screenshot(path=os.path.join(folder, f"{name}.png"))
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -2,6 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from conftest import shoot
 from fake_upstream import make_png
 
 pytestmark = pytest.mark.browser
@@ -79,7 +80,7 @@ def test_a_picture_attached_with_the_button_is_answered_by_a_model_that_can_see(
     expect(answer).to_contain_text("看到 1 张图片。")
     expect(answer).to_contain_text("看图模型 qwen3-vl-plus")
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(0)
-    page.screenshot(path="/tmp/vision/chat-picture-desktop.png")
+    shoot(page, "vision-chat-desktop", is_readme=True)
 
 
 PUT_FILE = """([kind, bytes]) => {
@@ -164,13 +165,13 @@ def test_editing_a_painting_makes_a_new_picture_linked_to_it(page, live_server, 
     page.get_by_role("button", name="开始改").click()
     card = page.locator("#tasks .image-task").first
     expect(card.locator("img")).to_have_count(1, timeout=20_000)
-    page.screenshot(path=f"/tmp/vision/edit-{provider}.png")
+    shoot(page, f"edit-{provider}", is_readme=provider == "dashscope")
     card.locator("a").first.click()
     expect(page.get_by_text("修改说明")).to_be_visible()
     expect(page.locator("#image-prompt")).to_have_text("把天空改成晚霞")
     page.get_by_role("link", name="图片 1").click()
     expect(page.locator(".edits img")).to_have_count(1)
-    page.screenshot(path=f"/tmp/vision/edit-source-{provider}.png", full_page=True)
+    shoot(page, f"edit-source-{provider}", full_page=True)
 
 
 def test_a_picture_sent_in_the_chat_can_be_edited(page, live_server, tmp_path):

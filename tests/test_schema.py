@@ -54,6 +54,7 @@ def test_the_sidebar_order_is_read_from_an_index_not_sorted(app):
 def test_the_migrations_run_on_the_engine_in_use(app):
     """The latest schema taken back to version 0, then upgraded: on SQLite and, when the
     suite runs on it, on PostgreSQL."""
+    app.extensions["painter"].stop()  # init_db below starts the database object anew
     with db.connection_context():
         conversation = Conversation.create(title="旧版本的对话")
         Message.create(conversation=conversation, role="user", content="你好")
