@@ -7,8 +7,8 @@ from flask_babel import format_number, gettext
 
 from models import Attachment, Image, ImageTask
 from services import settings as provider_settings
-from views import MODEL_ID, get_or_404, to_id
-from views.images import MAX_SEED, prompt_limit, to_int
+from views import get_or_404, to_id
+from views.images import MAX_SEED, check_provider_and_model, prompt_limit, to_int
 
 bp = Blueprint("edits", __name__)
 
@@ -97,10 +97,5 @@ def read_edit_form():
     if values["n"] is None or not 1 <= values["n"] <= 4:
         errors["n"] = gettext("张数应为 1–4。")
         values["n"] = 1
-    if values["provider"] not in provider_settings.PROVIDERS:
-        errors["provider"] = gettext("请选择一个模型服务。")
-    if not MODEL_ID.match(values["model"]):
-        errors["model"] = gettext("请填写模型名称，例如 wan2.5-i2i-preview。")
-    elif values["provider"] == "openrouter" and "/" not in values["model"]:
-        errors["model"] = gettext("OpenRouter 的模型名称形如「厂商/模型」，例如 google/gemini-2.5-flash-image。")
+    check_provider_and_model(values, errors, gettext("请填写模型名称，例如 wan2.5-i2i-preview。"))
     return values, errors

@@ -168,13 +168,18 @@ def read_paint_form():
         values["seed"] = seed if seed is not None else values["seed"]
     else:
         values["seed"] = None
+    check_provider_and_model(values, errors, gettext("请填写模型名称，例如 wan2.2-t2i-flash。"))
+    return values, errors
+
+
+def check_provider_and_model(values, errors, missing_model):
+    """The painting or editing form's service and model; `missing_model` asks for one by example."""
     if values["provider"] not in provider_settings.PROVIDERS:
         errors["provider"] = gettext("请选择一个模型服务。")
     if not MODEL_ID.match(values["model"]):
-        errors["model"] = gettext("请填写模型名称，例如 wan2.2-t2i-flash。")
+        errors["model"] = missing_model
     elif values["provider"] == "openrouter" and "/" not in values["model"]:
         errors["model"] = gettext("OpenRouter 的模型名称形如「厂商/模型」，例如 google/gemini-2.5-flash-image。")
-    return values, errors
 
 
 def to_int(text):
