@@ -21,9 +21,9 @@ from flask import current_app
 from flask_babel import force_locale, get_locale, gettext, lazy_gettext
 
 from models import Conversation, ImportJob, Message, db, now
+from providers import MODEL_ID
 from services import attachments, costs
 from services import settings as provider_settings
-from views import MODEL_ID
 
 log = logging.getLogger(__name__)
 

@@ -288,7 +288,8 @@ def test_openrouter_image_models_are_offered_after_testing_the_connection(client
 
 def test_a_task_leased_by_another_process_is_left_to_it_until_the_lease_runs_out(app):
     from services.images import claim
-    later = now() + datetime.timedelta(hours=1)  # not due: this process's painter leaves it alone
+    app.extensions["painter"].stop()  # at its start it frees every lease (one process): not here
+    later = now() + datetime.timedelta(hours=1)
     task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", status=ImageTask.PENDING, next_poll_at=later)
     with app.app_context():
         assert claim(task, "host-a:1:aaaaaa")
@@ -301,6 +302,7 @@ def test_a_task_leased_by_another_process_is_left_to_it_until_the_lease_runs_out
 
 def test_an_openrouter_painting_is_given_up_only_once_its_process_lease_has_run_out(app):
     from services.images import interrupt_openrouter_tasks
+    app.extensions["painter"].stop()  # at its start it frees every lease (one process): not here
     fields = {"provider": "openrouter", "model": "google/gemini-2.5-flash-image", "status": ImageTask.RUNNING}
     alive = ImageTask.create(prompt="还在画", lease_owner="host-b:2:bbbbbb",
                              lease_until=now() + datetime.timedelta(minutes=1), **fields)

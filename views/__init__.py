@@ -1,5 +1,4 @@
 import gzip
-import re
 from urllib.parse import unquote, urlsplit
 
 from flask import abort, render_template, request, url_for
@@ -12,8 +11,6 @@ from services.markdown import render as render_markdown
 
 htmx = HTMX()
 
-# A model id as the providers spell them: qwen-plus, openai/gpt-4o, meta-llama/x:free.
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
 MAX_ID = 2**31 - 1  # the largest id column (PostgreSQL's integer); a bigger id cannot be looked up
 NUL_REFUSED = lazy_gettext("输入里有空字符（NUL），无法保存。请删掉它后重试。")

@@ -9,9 +9,10 @@ from flask_babel import format_number, gettext
 from markupsafe import Markup
 
 from models import Attachment, Conversation, Image, ImageTask, Message, db
+from providers import MODEL_ID
 from services import attachments, generation, sse, vision
 from services import settings as provider_settings
-from views import MODEL_ID, alert, get_or_404, htmx, language, page_or_fragment, to_id
+from views import alert, get_or_404, htmx, language, page_or_fragment, to_id
 from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
 from views.images import MAX_SEED
 

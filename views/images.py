@@ -5,9 +5,10 @@ from flask import Blueprint, current_app, render_template, request, send_from_di
 from flask_babel import format_number, gettext, lazy_gettext
 
 from models import Image, ImageTask, Message
+from providers import MODEL_ID
 from services import images as painting
 from services import settings as provider_settings
-from views import MODEL_ID, get_or_404, page_or_fragment, to_id
+from views import get_or_404, page_or_fragment, to_id
 
 bp = Blueprint("images", __name__)
 

@@ -7,11 +7,12 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext
 
 from models import Setting
+from providers import MODEL_ID
 from providers.dashscope import REGIONS
 from providers.errors import InvalidKey, ProviderError
 from services import access, open_bind
 from services import settings as provider_settings
-from views import MODEL_ID, alert
+from views import alert
 from views.images import to_int
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
