@@ -116,13 +116,17 @@ def test_a_file_that_is_not_a_picture_is_explained(page, live_server, tmp_path):
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(0)
 
 
-def test_asking_about_a_painting_opens_a_conversation_with_it_attached(page, live_server):
+def a_painting(page, live_server):
     page.goto(live_server.url + "/images")
     page.get_by_label("提示词", exact=True).fill("湖边的小屋")
     page.get_by_role("button", name="开始画").click()
     card = page.locator(".image-task").first
     expect(card.locator("img")).to_have_count(1, timeout=20_000)
-    card.get_by_role("link", name="就这张图提问").click()
+    return card
+
+
+def test_asking_about_a_painting_opens_a_conversation_with_it_attached(page, live_server):
+    a_painting(page, live_server).get_by_role("link", name="就这张图提问").click()
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
     expect(page.get_by_label("消息")).to_be_focused()
     page.keyboard.type("图里有什么？")
@@ -132,26 +136,13 @@ def test_asking_about_a_painting_opens_a_conversation_with_it_attached(page, liv
 
 
 def test_asking_about_a_picture_from_its_detail_page(page, live_server):
-    page.goto(live_server.url + "/images")
-    page.get_by_label("提示词", exact=True).fill("湖边的小屋")
-    page.get_by_role("button", name="开始画").click()
-    expect(page.locator(".image-task img")).to_have_count(1, timeout=20_000)
-    page.locator(".image-task a").first.click()
+    a_painting(page, live_server).locator("a").first.click()
     page.get_by_role("link", name="就这张图提问").click()
     expect(page).to_have_url(live_server.url + "/?picture=1")
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
 
 
 # -- image editing ---------------------------------------------------------------------
-
-def a_painting(page, live_server):
-    page.goto(live_server.url + "/images")
-    page.get_by_label("提示词", exact=True).fill("湖边的小屋")
-    page.get_by_role("button", name="开始画").click()
-    card = page.locator(".image-task").first
-    expect(card.locator("img")).to_have_count(1, timeout=20_000)
-    return card
-
 
 @pytest.mark.parametrize("provider, model", [("dashscope", "wan2.5-i2i-preview"),
                                              ("openrouter", "google/gemini-2.5-flash-image")])
