@@ -378,6 +378,8 @@ class ImageTask(BaseModel):
     WAITING, PENDING, RUNNING = "waiting", "pending", "running"
     SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
     ACTIVE = (WAITING, PENDING, RUNNING)
+    MAX_PROMPT = 800  # characters of description (wan2.5 and wan2.6 take more)
+    MAX_SEED = 2_147_483_647
 
     id = IdField()
     provider = CharField(default="dashscope")

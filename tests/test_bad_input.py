@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import end_generations
 from models import MODELS, Conversation, Image, ImageTask, Message
-from views.chat import MAX_SYSTEM_PROMPT, MAX_TEXT
+from services.chat import MAX_SYSTEM_PROMPT, MAX_TEXT
 
 HX = {"HX-Request": "true"}
 BOUNDED = settings(max_examples=60, deadline=None,

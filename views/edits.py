@@ -4,6 +4,7 @@ import random
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import format_number, gettext
+from flask_htmx import make_response
 
 from models import Attachment, Image, ImageTask
 from services import settings as provider_settings
@@ -67,8 +68,8 @@ def page():
 def submit():
     values, errors = read_edit_form()
     if errors:
-        return (render_template("partials/edit_form.html", **form_context(values, errors)), 422,
-                {"HX-Retarget": "#edit-form", "HX-Reswap": "outerHTML"})
+        return make_response(render_template("partials/edit_form.html", **form_context(values, errors)), 422,
+                             retarget="#edit-form", reswap="outerHTML")
     task = ImageTask.create(provider=values["provider"], model=values["model"], prompt=values["prompt"],
                             n=values["n"], seed=random.randint(0, MAX_SEED), width=values["width"],
                             height=values["height"], prompt_extend=values["prompt_extend"],

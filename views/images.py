@@ -3,6 +3,7 @@ import random
 
 from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
 from flask_babel import format_number, gettext, lazy_gettext
+from flask_htmx import make_response
 
 from models import Image, ImageTask, Message
 from providers import MODEL_ID
@@ -88,8 +89,8 @@ def page():
 def paint():
     values, errors = read_paint_form()
     if errors:
-        return (render_template("partials/paint_form.html", **form_context(values, errors)), 422,
-                {"HX-Retarget": "#paint-form", "HX-Reswap": "outerHTML"})
+        return make_response(render_template("partials/paint_form.html", **form_context(values, errors)), 422,
+                             retarget="#paint-form", reswap="outerHTML")
     if values["seed"] is None:
         values["seed"] = random.randint(0, MAX_SEED)  # chosen here, so that it can be reused
     task = ImageTask.create(**{k: values[k] for k in (
@@ -121,7 +122,7 @@ def detail(image_id):
 @bp.delete("/gallery/<int:image_id>")
 def delete(image_id):
     painting.delete_image(get_or_404(Image, image_id))
-    return "", 200, {"HX-Redirect": url_for("images.gallery")}
+    return make_response("", redirect=url_for("images.gallery"))
 
 
 @bp.get("/files/<path:relative>")
