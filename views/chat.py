@@ -132,16 +132,15 @@ def send():
     if errors:
         return alert(first_error(errors))
     conversation_id = request.form.get("conversation_id", "")
-    conversation = get_or_404(Conversation, conversation_id) if conversation_id else None
-    conversation, question, answer = chat.send(conversation, message)
+    is_new = not conversation_id
+    conversation, question, answer = chat.send(None if is_new else get_or_404(Conversation, conversation_id), message)
     context = {"conversation": conversation}
-    if not conversation_id:  # the options bar now belongs to the new conversation
+    if is_new:  # the options bar now belongs to the new conversation
         context.update(options_context())
     elif not conversation.is_pinned:  # it moves up the sidebar: all of it again
         context.update(sidebar())
-    html = render_template("partials/sent.html", messages=[question, answer], is_new=not conversation_id, **context)
-    return make_response(html, push_url=None if conversation_id else url_for("chat.show",
-                                                                             conversation_id=conversation.id))
+    html = render_template("partials/sent.html", messages=[question, answer], is_new=is_new, **context)
+    return make_response(html, push_url=url_for("chat.show", conversation_id=conversation.id) if is_new else None)
 
 
 @bp.get("/m/<int:message_id>/stream")
