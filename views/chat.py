@@ -13,8 +13,8 @@ from providers import MODEL_ID
 from services import attachments, generation, sse, vision
 from services import settings as provider_settings
 from views import alert, get_or_404, htmx, language, page_or_fragment, to_id
-from views.images import MAX_PROMPT as MAX_PAINT_PROMPT
-from views.images import MAX_SEED
+
+MAX_PAINT_PROMPT, MAX_SEED = ImageTask.MAX_PROMPT, ImageTask.MAX_SEED
 
 bp = Blueprint("chat", __name__)
 

@@ -12,8 +12,8 @@ from providers.dashscope import REGIONS
 from providers.errors import InvalidKey, ProviderError
 from services import access, open_bind
 from services import settings as provider_settings
+from services.painting.form import to_int
 from views import alert
-from views.images import to_int
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
