@@ -12,7 +12,7 @@ from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services import access, open_bind
 from services.generation import Generations
-from services.images import Painter
+from services.painting.scheduler import Painter
 from views import access as access_views
 from views import language
 from views import (alert, answer_html, chat, compress, current_theme, edits, exports, htmx, images,

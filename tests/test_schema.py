@@ -26,6 +26,7 @@ def test_a_version_0_database_is_upgraded_with_everything_kept(fake, tmp_path, m
         assert [m.content for m in conversation.messages()] == ["你好", "你好！有什么可以帮你？"]
         assert Message.get(Message.role == "assistant").total_tokens == 30
         assert Image.get().prompt == "花店"
+        assert ImageTask.get().provider_task_id == "abc"
         assert Setting.get_value("dashscope_text_model") == "qwen-max"
         ledger = {r.kind: r for r in UsageRecord.select()}  # what was used before the ledger
         assert (ledger["answer"].prompt_tokens + ledger["answer"].completion_tokens, ledger["answer"].cost) == (30, None)
@@ -62,6 +63,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", source_file="a.png", source_image_id=1)
         assert schema_version() == len(MIGRATIONS)
         with db.atomic():
+            migrate(*back_before_renaming_painting_columns())
             migrate(migrator().drop_index("conversation", "conversation_export_id"),
                     migrator().drop_column("conversation", "export_id"),
                     migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
@@ -96,3 +98,36 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         assert answer.is_chosen and answer.is_current
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")
         assert (ImageTask.get().source_file, ImageTask.get().source_image_id) == ("", None)
+
+
+def back_before_renaming_painting_columns():
+    """The operations that take the painting columns back to their names before
+    models.rename_painting_columns."""
+    return [migrator().rename_column("image", "rewritten_prompt", "actual_prompt"),
+            migrator().rename_column("image", "provider_task_id", "task_id"),
+            migrator().drop_index("imagetask", "imagetask_provider_task_id"),
+            migrator().rename_column("imagetask", "provider_task_id", "task_id"),
+            migrator().add_index("imagetask", ("task_id",))]
+
+
+def test_the_painting_columns_are_renamed_with_their_values_kept(app):
+    """The provider's task id and rewritten prompt, saved under their old names, read under
+    the new ones after the upgrade (SQLite, and PostgreSQL when the suite runs on it)."""
+    app.extensions["painter"].stop()  # init_db below starts the database object anew
+    with db.connection_context():
+        task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", provider_task_id="wan-123",
+                                status=ImageTask.SUCCEEDED)
+        Image.create(task=task, file="a.png", thumbnail="a.webp", width=8, height=8, prompt="花店",
+                     rewritten_prompt="花店，写实", model=task.model, provider="dashscope", provider_task_id="wan-123")
+        with db.atomic():
+            migrate(*back_before_renaming_painting_columns())
+            set_schema_version(len(MIGRATIONS) - 1)
+        assert "task_id" in [column.name for column in db.get_columns("imagetask")]
+    init_db(app.config["DATABASE_URL"])
+    with db.connection_context():
+        assert schema_version() == len(MIGRATIONS)
+        assert ImageTask.get().provider_task_id == "wan-123"
+        assert (Image.get().provider_task_id, Image.get().rewritten_prompt) == ("wan-123", "花店，写实")
+        indexes = {index.name: index.columns for index in db.get_indexes("imagetask")}
+        assert indexes["imagetask_provider_task_id"] == ["provider_task_id"]
+        assert "imagetask_task_id" not in indexes

@@ -6,8 +6,8 @@ from models import Setting
 from providers.dashscope import REGIONS
 from services import access, open_bind
 from services import settings as provider_settings
+from services.painting.form import to_int
 from views import alert, first_error
-from views.images import to_int
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
