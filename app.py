@@ -75,6 +75,7 @@ def create_app(config=None):
     partials = FileSystemLoader(os.path.join(app.root_path, "partials"))
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"partials": partials})])
     Babel(app, locale_selector=language.current, default_locale=language.DEFAULT)
+    app.context_processor(language.template_gettext)
     app.jinja_env.filters.update(number=format_number, translated=translated)
     app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current,
                                  answer_html=answer_html)
