@@ -5,35 +5,11 @@ import time
 import pytest
 from markupsafe import escape
 
-from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY, answer_calls, is_title_call
-from fake_upstream import REPLY
+from fake_upstream import REPLY, is_title_call
+from helpers import (DASHSCOPE_KEY, HX, ON_POSTGRES, OPENROUTER_KEY, answer_calls, answer_id, ask, read_stream,
+                     send, wait_for)
 import models
 from models import Conversation, Image, ImageTask, Message, db
-
-HX = {"HX-Request": "true"}
-
-
-def send(client, text, conversation_id="", provider="dashscope", model="", **extra):
-    data = {"text": text, "conversation_id": conversation_id, "provider": provider,
-            "model": model, "system_prompt": "", **extra}
-    return client.post("/send", data=data, headers=HX)
-
-
-def answer_id(response):
-    return int(re.findall(r'id="msg-(\d+)"', response.text)[-1])
-
-
-def read_stream(client, message_id):
-    return client.get(f"/m/{message_id}/stream").get_data(as_text=True)
-
-
-def ask(client, text="你好", **options):
-    """Send a message and read its answer's stream to the end; return the final message."""
-    response = send(client, text, **options)
-    assert response.status_code == 200, response.text
-    message_id = answer_id(response)
-    read_stream(client, message_id)
-    return Message.get_by_id(message_id)
 
 
 def last_stream_call(fake):
@@ -472,7 +448,6 @@ def test_painting_from_the_chat_puts_a_polling_card_in_the_conversation(client, 
     task = ImageTask.get()
     assert (task.prompt, task.model, task.n) == ("一间花店", "wan2.2-t2i-flash", 1)
     assert task.task_id  # submitted with the request
-    from test_images import wait_for
     assert wait_for(task.id).status == ImageTask.SUCCEEDED
     answer = Message.get(Message.role == "assistant")
     page = client.get(f"/c/{answer.conversation_id}").text

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import LiveServer, app_env, postgres_database, wait_until
+from helpers import LiveServer, app_env, postgres_database, wait_until
 from fake_upstream import REPLY, SLOW_TAIL
 from servers import Redis
 
