@@ -8,10 +8,9 @@ import sys
 
 from babel.messages.pofile import read_po
 
-from conftest import ROOT
+from helpers import HX, ROOT
 
 CJK = re.compile("[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
-HX = {"HX-Request": "true"}
 EN_CATALOGUE = os.path.join(ROOT, "translations", "en", "LC_MESSAGES", "messages.po")
 NOT_SHOWN = [re.compile(p, re.S) for p in (
     r"\{#.*?#\}",  # Jinja comments
