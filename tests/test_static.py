@@ -1,4 +1,5 @@
 """What the page loads is ours: vendored htmx, compiled CSS, nothing from another host."""
+import hashlib
 import os
 import re
 import subprocess
@@ -26,11 +27,16 @@ def test_pages_load_only_local_scripts_and_styles(client):
             assert client.get(source).status_code == 200
 
 
-def test_htmx_2_and_its_sse_extension_are_vendored():
+# htmx-ext-sse 2.2.4's dist/sse.min.js from npm, byte for byte; its file name says the version.
+SSE_SHA256 = "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136"
+
+
+def test_htmx_2_and_its_sse_extension_are_vendored(client):
     with open(os.path.join(ROOT, "static", "htmx.min.js")) as f:
         assert 'version:"2.' in f.read()
-    with open(os.path.join(ROOT, "static", "sse.min.js")) as f:
-        assert "sse-connect" in f.read()
+    with open(os.path.join(ROOT, "static", "sse-2.2.4.min.js"), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == SSE_SHA256
+    assert "/static/sse-2.2.4.min.js" in client.get("/").text
 
 
 def test_pages_and_static_files_are_sent_gzipped_to_browsers_that_accept_it(client):
