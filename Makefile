@@ -7,13 +7,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
-.PHONY: run install test bench css translations lock screenshots chromium servers backup restore move-to-postgresql
+.PHONY: run install install-scale test bench css translations lock screenshots chromium servers backup restore move-to-postgresql
 
 run: install
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
 
 # What `make run` needs, without starting it (a systemd unit's ExecStartPre: docs/DEPLOY.md).
 install: $(VENV)/.runtime $(CATALOGUES)
+
+# The same plus the PostgreSQL and Redis clients, for several processes (docs/DEPLOY.md).
+install-scale: $(VENV)/.scale $(CATALOGUES)
 
 # Every test on SQLite (and the several-process tests on PostgreSQL and Redis), then the
 # suite again on PostgreSQL, browser tests aside: they drive the same views.
@@ -52,7 +55,7 @@ restore: $(VENV)/.runtime
 
 # make move-to-postgresql TO=postgresql://user:pass@host/moyan  (an empty database; stop Moyan
 # first): every row of MOYAN_DATA_DIR/moyan.db, ids unchanged. docs/DEPLOY.md has the rest.
-move-to-postgresql: $(VENV)/.runtime
+move-to-postgresql: $(VENV)/.scale
 	$(BIN)/python -m services.move "$(TO)"
 
 $(BIN)/python:
@@ -69,7 +72,12 @@ $(VENV)/.runtime: requirements.lock | $(BIN)/python
 %.mo: %.po $(VENV)/.runtime
 	$(BIN)/pybabel -q compile -i $< -o $@
 
-$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+$(VENV)/.scale: requirements-scale.lock $(VENV)/.runtime
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-scale.lock
+	touch $@
+
+# The tests run on PostgreSQL and Redis too: the test tools come on top of the scale-out install.
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.scale
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $@
 
@@ -79,15 +87,17 @@ $(VENV)/.bench: requirements-bench.lock $(VENV)/.dev
 
 # After editing requirements*.txt: resolve them again into the locks (for this machine's
 # Python, from PyPI), in a virtualenv of its own so that the project's stays as it is.
-# Each lock holds the one before it (dev: runtime + dev), so each is installable alone.
+# Each lock holds the one before it (scale: runtime + scale-out; dev: scale + dev; bench: dev
+# + bench), so each is installable alone.
 LOCK_VENV := $(VENV)-lock
 PIP_COMPILE := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(LOCK_VENV)/bin/pip-compile --quiet \
 	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --index-url https://pypi.org/simple
 lock:
 	[ -x $(LOCK_VENV)/bin/pip-compile ] || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools; }
 	$(PIP_COMPILE) -o requirements.lock requirements.txt
-	$(PIP_COMPILE) -o requirements-dev.lock requirements.txt requirements-dev.txt
-	$(PIP_COMPILE) -o requirements-bench.lock requirements.txt requirements-dev.txt requirements-bench.txt
+	$(PIP_COMPILE) -o requirements-scale.lock requirements.txt requirements-scale.txt
+	$(PIP_COMPILE) -o requirements-dev.lock requirements.txt requirements-scale.txt requirements-dev.txt
+	$(PIP_COMPILE) -o requirements-bench.lock requirements.txt requirements-scale.txt requirements-dev.txt requirements-bench.txt
 
 # Browser tests drive Debian's chromium (Playwright's own browser download is not used),
 # with a Chinese font so that screenshots show text, not boxes.

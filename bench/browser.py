@@ -12,7 +12,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 
 def get(url):
     """Body bytes as sent (compressed if the server compresses), and the headers."""
-    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip, br"})
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})  # Chromium's
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.read(), response.headers
 

@@ -56,6 +56,19 @@ def test_a_wrong_key_is_explained_on_test_connection(page, live_server):
     expect(page.locator("#openrouter-connection")).to_contain_text("OpenRouter API Key 无效")
 
 
+def test_the_service_address_shows_only_for_a_custom_region(page, live_server):
+    page.goto(live_server.url + "/settings")
+    region = page.locator("#settings-dashscope").get_by_label("地域")
+    address = page.locator("#settings-dashscope").get_by_label("服务地址（Base URL）")
+    expect(region).to_have_value("custom")  # the tests' fake upstream
+    expect(address).to_be_visible()
+    region.select_option("intl")
+    expect(address).to_be_hidden()
+    region.select_option("custom")
+    expect(address).to_be_visible()
+    expect(page.locator("#settings-openrouter").get_by_label("服务地址（Base URL）")).to_be_visible()
+
+
 def test_an_answer_streams_in_token_by_token_then_shows_as_markdown(page, live_server):
     open_chat(page, live_server, model="qwen-slow")
     ask(page, "你好")
@@ -136,6 +149,12 @@ def test_shift_enter_is_a_newline_and_enter_sends(page, live_server):
     expect(box).to_have_value("第一行\n第二行")
     box.press("Enter")
     expect(page.locator("article").first).to_contain_text("第二行")
+    expect(box).to_have_value("")
+    box.fill("点发送")
+    page.get_by_role("button", name="发送", exact=True).click()
+    expect(page.locator("#messages")).to_contain_text("点发送")
+    expect(box).to_have_value("")
+    expect(box).to_be_focused()
 
 
 def two_conversations(page, live_server, first, second):

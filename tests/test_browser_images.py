@@ -36,6 +36,18 @@ def test_the_empty_state_goes_when_the_first_task_appears(page, live_server):
     expect(empty).to_be_hidden()
 
 
+def test_width_and_height_show_only_for_a_custom_size_and_a_preset_fills_them(page, live_server):
+    page.goto(live_server.url + "/images")
+    width = page.get_by_label("宽（像素）")
+    expect(width).to_be_hidden()
+    page.get_by_label("尺寸").select_option("custom")
+    expect(width).to_be_visible()
+    page.get_by_label("尺寸").select_option("1280*720")
+    expect(width).to_be_hidden()
+    expect(width).to_have_value("1280")
+    expect(page.get_by_label("高（像素）")).to_have_value("720")
+
+
 # A select box is wide enough for its chosen option's text (and its arrow).
 FITS_ITS_CHOICE = """(select) => {
   const text = document.createElement("span");

@@ -33,6 +33,14 @@ def test_sending_shows_the_question_and_an_answer_that_streams(client, fake):
     assert "content" in names
 
 
+def test_the_stream_is_never_compressed(client, fake):
+    """Each event goes out as it comes: a compressor would hold them back."""
+    response = client.get(f"/m/{answer_id(send(client, '你好'))}/stream",
+                          headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert "Content-Encoding" not in response.headers
+    assert events(response.get_data(as_text=True))[-1] == "done"
+
+
 def test_the_finished_answer_is_saved_with_its_usage_and_rendered_as_markdown(client, fake):
     message = ask(client, "你好")
     assert message.status == Message.DONE

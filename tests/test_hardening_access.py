@@ -257,8 +257,10 @@ def test_wrong_guesses_cost_more_and_more_time(locked_app):
 # -- Dependencies pinned with hashes ----------------------------------------------
 
 LOCKS = {"requirements.lock": ["requirements.txt"],
-         "requirements-dev.lock": ["requirements.txt", "requirements-dev.txt"],
-         "requirements-bench.lock": ["requirements.txt", "requirements-dev.txt", "requirements-bench.txt"]}
+         "requirements-scale.lock": ["requirements.txt", "requirements-scale.txt"],
+         "requirements-dev.lock": ["requirements.txt", "requirements-scale.txt", "requirements-dev.txt"],
+         "requirements-bench.lock": ["requirements.txt", "requirements-scale.txt", "requirements-dev.txt",
+                                     "requirements-bench.txt"]}
 
 
 def pins(text):
@@ -279,3 +281,4 @@ def test_every_dependency_is_pinned_with_hashes(lock):
             assert "--hash=sha256:" in requirement, requirement.splitlines()[0]
     makefile = read("Makefile")
     assert f"--require-hashes -r {lock}" in makefile
+

@@ -1,5 +1,11 @@
-"""What `make run` prints: gunicorn's log, then one line saying where to open Moyan."""
-from helpers import LiveServer, app_env, wait_until
+"""What `make run` installs, and what it prints: gunicorn's log, then one line saying where to
+open Moyan."""
+import os
+import re
+import subprocess
+import sys
+
+from helpers import ROOT, LiveServer, app_env, wait_until
 
 
 def started(fake, tmp_path, **env):
@@ -22,3 +28,15 @@ def test_a_network_start_reminds_that_a_password_protects_it(fake, tmp_path):
     log = started(fake, tmp_path, MOYAN_HOST="0.0.0.0", MOYAN_PASSWORD="一个足够长的密码")
     assert "Moyan is ready: open http://127.0.0.1:" in log
     assert "由访问密码保护" in log and "a password protects it" in log
+
+
+def test_make_run_installs_and_starts_without_the_postgresql_and_redis_clients(tmp_path):
+    with open(os.path.join(ROOT, "requirements.lock")) as f:
+        assert not re.search(r"^(psycopg|redis)\b", f.read(), flags=re.M)
+    code = ("import sys; sys.modules.update(psycopg=None, redis=None)\n"  # as if not installed
+            "import app\n"
+            "assert app.create_app({'IMAGE_WORKER': False}).test_client().get('/').status_code == 200")
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**env, "MOYAN_DATA_DIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr

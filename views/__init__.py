@@ -1,4 +1,3 @@
-import gzip
 from urllib.parse import unquote, urlsplit
 
 from flask import abort, render_template, request, url_for
@@ -89,29 +88,3 @@ def answer_html(message):
         Message.update(content_html=message.content_html).where(Message.id == message.id).execute()
     return Markup(message.content_html)
 
-
-COMPRESSIBLE = {"text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml",
-                "application/manifest+json"}
-_compressed_static = {}  # (path, etag) -> gzip bytes: static files are compressed once
-
-
-def compress(response):
-    """Gzip pages, fragments and static text files for browsers that accept it; never
-    event streams (each event must go out as it comes)."""
-    if (response.status_code != 200 or response.mimetype not in COMPRESSIBLE
-            or "gzip" not in request.headers.get("Accept-Encoding", "")
-            or "Content-Encoding" in response.headers):
-        return response
-    response.direct_passthrough = False  # static files: read them here
-    key = (request.path, response.get_etag()[0]) if request.endpoint == "static" else None
-    body = _compressed_static.get(key) if key else None
-    if body is None:
-        # Pages at level 3 (a third of level 6's time, a few per cent bigger); static
-        # files, compressed once, at 9.
-        body = gzip.compress(response.get_data(), compresslevel=9 if key else 3)
-        if key:
-            _compressed_static[key] = body
-    response.set_data(body)
-    response.headers["Content-Encoding"] = "gzip"
-    response.vary.add("Accept-Encoding")
-    return response
