@@ -17,6 +17,7 @@ import time
 
 from models import Attachment, Conversation, Message, close_db, connection, db
 from providers.errors import InputModerated, OutputModerated, ProviderError
+from providers.retry import retried
 from services import attachments, costs, sse
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
@@ -116,19 +117,17 @@ class Answer:
 
     def save_final(self, fields):
         """The last save, retried: the database may be briefly out of reach or busy."""
-        for attempt in range(FINAL_SAVE_ATTEMPTS):
-            try:
-                with connection(), db.atomic():
-                    Message.update(**fields).where(Message.id == self.message_id).execute()
-                    if fields.get("moderated") == "input":
-                        Message.mark_refused_question(self.message_id)
-                    self.record_usage()
-                return
-            except Exception:
-                if attempt == FINAL_SAVE_ATTEMPTS - 1:
-                    log.exception("answer %s: the final save failed", self.message_id)
-                    raise
-                time.sleep(0.5 * 2 ** attempt)
+        def save():
+            with connection(), db.atomic():
+                Message.update(**fields).where(Message.id == self.message_id).execute()
+                if fields.get("moderated") == "input":
+                    Message.mark_refused_question(self.message_id)
+                self.record_usage()
+        try:
+            retried(save, FINAL_SAVE_ATTEMPTS)
+        except Exception:
+            log.exception("answer %s: the final save failed", self.message_id)
+            raise
 
     def record_usage(self):
         """Append the answer to the usage ledger and keep its cost (and an estimate of its
