@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+# Static files gzipped once, at level 9; WhiteNoise sends them to browsers that take gzip.
+STATIC_GZ := $(addsuffix .gz,$(wildcard static/*.css static/*.js static/*.svg static/*.webmanifest))
 
 .PHONY: run install install-scale test bench css translations lock screenshots chromium servers backup restore move-to-postgresql
 
@@ -13,19 +15,19 @@ run: install
 	$(BIN)/gunicorn -c gunicorn.conf.py "app:create_app()"
 
 # What `make run` needs, without starting it (a systemd unit's ExecStartPre: docs/DEPLOY.md).
-install: $(VENV)/.runtime $(CATALOGUES)
+install: $(VENV)/.runtime $(CATALOGUES) $(STATIC_GZ)
 
 # The same plus the PostgreSQL and Redis clients, for several processes (docs/DEPLOY.md).
-install-scale: $(VENV)/.scale $(CATALOGUES)
+install-scale: $(VENV)/.scale $(CATALOGUES) $(STATIC_GZ)
 
 # Every test on SQLite (and the several-process tests on PostgreSQL and Redis), then the
 # suite again on PostgreSQL, browser tests aside: they drive the same views.
-test: $(VENV)/.dev $(CATALOGUES) chromium servers
+test: $(VENV)/.dev $(CATALOGUES) $(STATIC_GZ) chromium servers
 	$(BIN)/python -m pytest
 	MOYAN_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser and not scaleout"
 
 # Benchmarks print figures; they live in bench/, outside the test suite (about 10 minutes).
-bench: $(VENV)/.bench $(CATALOGUES) chromium
+bench: $(VENV)/.bench $(CATALOGUES) $(STATIC_GZ) chromium
 	$(BIN)/python bench/run.py
 
 # Rebuild static/app.css after changing classes in templates/, partials/ or static/app.js.
@@ -67,6 +69,10 @@ $(BIN)/python:
 $(VENV)/.runtime: requirements.lock | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	touch $@
+
+# Made again whenever its file changes (`make css`); not committed.
+static/%.gz: static/%
+	$(PYTHON) -m gzip --best $<
 
 # The compiled catalogues (.mo) are not committed: each is built from its .po file.
 %.mo: %.po $(VENV)/.runtime

@@ -142,11 +142,17 @@ def check_csrf():
 
 
 def add_security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    set_security_headers(response.headers)
     return response
+
+
+def set_security_headers(headers, *_file):
+    """The headers every response carries; WhiteNoise calls it for each static file (with
+    the file's path and URL)."""
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
 
 
 def recent_failures(address):
