@@ -7,7 +7,7 @@ from flask_babel import Babel, format_number, gettext, lazy_gettext
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import models
+import db
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services import access, open_bind
@@ -79,21 +79,19 @@ def create_app(config=None):
     app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current,
                                  answer_html=answer_html)
 
-    models.init_db(app.config["DATABASE_URL"])
+    db.init_db(app.config["DATABASE_URL"])
     app.extensions["generations"] = Generations(app.config["REDIS_URL"])
-    with app.app_context(), models.db.connection_context():
+    with app.app_context(), db.database.connection_context():
         app.extensions["generations"].interrupt_orphans()
         app.secret_key = access.secret_key()
         app.config["SESSION_COOKIE_NAME"] = access.cookie_name(app.secret_key)
         access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()
     app.before_request(access.refuse_untrusted_host)
-    app.before_request(models.open_db)
+    db.init_app(app)
     app.before_request(access.protect)
     app.before_request(refuse_nul)
     app.after_request(access.add_security_headers)
-    app.after_request(models.release_db)
-    app.teardown_request(models.close_db)
     app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set,
                                  current_theme=current_theme)
     app.after_request(compress)

@@ -20,7 +20,8 @@ import uuid
 from flask import current_app
 from flask_babel import force_locale, get_locale, gettext, lazy_gettext
 
-from models import Conversation, ImportJob, Message, db, now
+from db import database
+from models import Conversation, ImportJob, Message, now
 from providers import MODEL_ID
 from services import attachments, costs
 from services import settings as provider_settings
@@ -121,7 +122,7 @@ def start_import(raw):
 
 
 def run_import(app, job_id, raw, locale):
-    with app.app_context(), force_locale(locale), db.connection_context():
+    with app.app_context(), force_locale(locale), database.connection_context():
         job = ImportJob.get_by_id(job_id)
         pause = Pauser(job)
         try:
@@ -207,7 +208,7 @@ def write_messages(job, conversation_id, messages, pause):
     ids are its own); then the chosen versions make the conversation's visible path."""
     new_ids = {}  # the file's message id -> ours
     for start in range(0, len(messages), BATCH):
-        with db.atomic():
+        with database.atomic():
             for old_id, old_parent, row, pictures in messages[start:start + BATCH]:
                 new_ids[old_id] = (Message.insert(conversation=conversation_id, parent_id=new_ids.get(old_parent),
                                                   **row).execute())
@@ -239,7 +240,7 @@ def take_over(old_id, new_id, export_id, pause):
     conversation `old_id`: its links and place in the sidebar stay."""
     remove_messages(old_id, pause)
     copy = Conversation.get_by_id(new_id)
-    with db.atomic():
+    with database.atomic():
         Message.update(conversation=old_id).where(Message.conversation == new_id).execute()
         costs.move_imported(new_id, old_id)
         Conversation.delete().where(Conversation.id == new_id).execute()

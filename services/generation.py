@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 
-from models import Attachment, Conversation, Message, close_db, connection, db
+from db import close_db, connection, database
+from models import Attachment, Conversation, Message
 from providers.errors import InputModerated, OutputModerated, ProviderError
 from services import attachments, costs, sse
 from services.markdown import render as render_markdown
@@ -118,7 +119,7 @@ class Answer:
         """The last save, retried: the database may be briefly out of reach or busy."""
         for attempt in range(FINAL_SAVE_ATTEMPTS):
             try:
-                with connection(), db.atomic():
+                with connection(), database.atomic():
                     Message.update(**fields).where(Message.id == self.message_id).execute()
                     if fields.get("moderated") == "input":
                         Message.mark_refused_question(self.message_id)
@@ -291,7 +292,7 @@ class Generations:
     def save_running(self):
         """Write the text so far of every running answer: one connection, one transaction."""
         answers = list(self.running.values())
-        with connection(), db.atomic():
+        with connection(), database.atomic():
             for answer in answers:
                 answer.save_progress()
 

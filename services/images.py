@@ -26,7 +26,8 @@ from flask import current_app
 from flask_babel import gettext, lazy_gettext
 from PIL import Image as PILImage
 
-from models import SUBMIT_LOCK, Image, ImageTask, db, now, one_process_at_a_time
+from db import SUBMIT_LOCK, database, one_process_at_a_time
+from models import Image, ImageTask, now
 from providers import errors
 from providers.downloads import decode_data_url, download_image
 from services import costs
@@ -76,11 +77,11 @@ class Painter:
     def run(self):
         with self.app.app_context():
             if not self.app.config["REDIS_URL"]:
-                with db.connection_context():
+                with database.connection_context():
                     release_leases()
             while not self.is_stopping:
                 try:
-                    with db.connection_context():
+                    with database.connection_context():
                         self.step()
                 except Exception:
                     log.exception("painter step failed")
@@ -123,7 +124,7 @@ class Painter:
 
     def paint_with_openrouter(self, task_id):
         try:
-            with self.app.app_context(), db.connection_context():
+            with self.app.app_context(), database.connection_context():
                 paint_with_openrouter(ImageTask.get_by_id(task_id))
         finally:
             self.openrouter_tasks.discard(task_id)

@@ -8,7 +8,8 @@ included; pictures stay in MOYAN_DATA_DIR/images, which the new setup must also 
 import os
 import sys
 
-from models import Attachment, Conversation, Image, ImageTask, Message, Setting, init_db
+from db import init_db
+from models import Attachment, Conversation, Image, ImageTask, Message, Setting
 
 # In the order their references need; login failures are not worth moving.
 MOVED = [Setting, Conversation, Message, ImageTask, Image, Attachment]

@@ -6,9 +6,9 @@ import pytest
 from markupsafe import escape
 
 from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY, answer_calls, is_title_call
+from db import create_search_index, database
 from fake_upstream import REPLY
-import models
-from models import Conversation, Image, ImageTask, Message, db
+from models import Conversation, Image, ImageTask, Message
 
 HX = {"HX-Request": "true"}
 
@@ -366,7 +366,7 @@ def test_a_long_conversation_shows_its_last_forty_messages_and_loads_older_ones_
 
 
 def fts_integrity_check():
-    db.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
+    database.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_a_two_character_chinese_word_finds_the_conversation(client, fake):
@@ -379,7 +379,7 @@ def test_a_two_character_chinese_word_finds_the_conversation(client, fake):
 @pytest.mark.sqlite_only  # FTS5
 def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
     message = ask(client, "关于花店的问题")
-    rows = db.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
+    rows = database.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
                           ['"一段代码"']).fetchall()
     assert rows == [(message.id,)]
     assert "关于花店" in client.get("/conversations", query_string={"q": "一段代码"}).text
@@ -405,9 +405,9 @@ def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
 def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, fake):
     ask(client, "关于天气的问题")
     for trigger in ("insert", "delete", "update"):  # as before the index existed
-        db.execute_sql(f"DROP TRIGGER message_fts_{trigger}")
-    db.execute_sql("DROP TABLE message_fts")
-    models.create_search_index()
+        database.execute_sql(f"DROP TRIGGER message_fts_{trigger}")
+    database.execute_sql("DROP TABLE message_fts")
+    create_search_index()
     fts_integrity_check()
     assert "关于天气" in client.get("/conversations", query_string={"q": "一段代码"}).text
 
@@ -415,9 +415,9 @@ def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, f
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only")
 def test_on_postgresql_the_search_uses_the_trigram_index(client, fake):
     ask(client, "一间花店的故事")
-    db.execute_sql("SET enable_seqscan = off")  # a tiny table would be scanned otherwise
+    database.execute_sql("SET enable_seqscan = off")  # a tiny table would be scanned otherwise
     sql, params = Message.select().where(Message.matching("花店的")).sql()
-    plan = " ".join(row[0] for row in db.execute_sql("EXPLAIN " + sql, params).fetchall())
+    plan = " ".join(row[0] for row in database.execute_sql("EXPLAIN " + sql, params).fetchall())
     assert "message_content_trgm" in plan
     assert "一间花店" in client.get("/conversations", query_string={"q": "花店的"}).text
 

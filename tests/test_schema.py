@@ -6,8 +6,8 @@ import pytest
 from playhouse.migrate import migrate
 
 from app import create_app
-from models import (MIGRATIONS, Conversation, Image, ImageTask, Message, Setting, UsageRecord, db, init_db, migrator,
-                    schema_version, set_schema_version)
+from db import MIGRATIONS, database, init_db, migrator, schema_version, set_schema_version
+from models import Conversation, Image, ImageTask, Message, Setting, UsageRecord
 
 V0_DUMP = os.path.join(os.path.dirname(__file__), "data", "moyan-v0.sql")
 
@@ -44,9 +44,8 @@ def test_a_new_database_starts_at_the_latest_version(app):
 
 @pytest.mark.sqlite_only
 def test_the_sidebar_order_is_read_from_an_index_not_sorted(app):
-    from models import Conversation, db
     sql, params = Conversation.in_sidebar_order().limit(50).sql()
-    plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    plan = " ".join(str(row) for row in database.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
     assert "conversation_is_pinned_updated_at_id" in plan
     assert "TEMP B-TREE" not in plan
 
@@ -55,13 +54,13 @@ def test_the_migrations_run_on_the_engine_in_use(app):
     """The latest schema taken back to version 0, then upgraded: on SQLite and, when the
     suite runs on it, on PostgreSQL."""
     app.extensions["painter"].stop()  # init_db below starts the database object anew
-    with db.connection_context():
+    with database.connection_context():
         conversation = Conversation.create(title="旧版本的对话")
         Message.create(conversation=conversation, role="user", content="你好")
         Message.create(conversation=conversation, role="assistant", content="你好！")
         ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", source_file="a.png", source_image_id=1)
         assert schema_version() == len(MIGRATIONS)
-        with db.atomic():
+        with database.atomic():
             migrate(migrator().drop_index("conversation", "conversation_export_id"),
                     migrator().drop_column("conversation", "export_id"),
                     migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
@@ -84,7 +83,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("message", "is_vision_fallback"))
             set_schema_version(0)
     init_db(app.config["DATABASE_URL"])
-    with db.connection_context():
+    with database.connection_context():
         assert schema_version() == len(MIGRATIONS)
         upgraded = Conversation.get()
         assert (upgraded.title, upgraded.is_pinned) == ("旧版本的对话", False)

@@ -8,7 +8,8 @@ from flask import (Blueprint, Response, current_app, render_template, request, s
 from flask_babel import format_number, gettext
 from markupsafe import Markup
 
-from models import Attachment, Conversation, Image, ImageTask, Message, db
+from db import database
+from models import Attachment, Conversation, Image, ImageTask, Message
 from providers import MODEL_ID
 from services import attachments, generation, sse, vision
 from services import settings as provider_settings
@@ -161,7 +162,7 @@ def send():
     if problem:
         return alert(problem)
     conversation_id = request.form.get("conversation_id", "")
-    with db.atomic():
+    with database.atomic():
         if conversation_id:
             conversation = get_or_404(Conversation, conversation_id)
             conversation.touch(**options)
@@ -189,7 +190,7 @@ def stream(message_id):
     """
     message = generations().settle(get_or_404(Message, message_id))
     pieces = generations().follow(message_id) if message.is_streaming else None
-    db.close()  # an open stream must not hold a database connection
+    database.close()  # an open stream must not hold a database connection
 
     def events():
         if pieces is not None:
@@ -201,7 +202,7 @@ def stream(message_id):
                                                                   content=value[0], reasoning=value[1]))
                 else:
                     yield sse.KEEPALIVE
-        with db.connection_context():
+        with database.connection_context():
             final = generations().settle(Message.get_by_id(message_id))
             yield sse.frame(sse.DONE, render_template("partials/message.html", m=final)
                             + refused_question(final) + str(sidebar_item(final.conversation, oob=True)))
@@ -249,7 +250,7 @@ def resend_elsewhere(message_id):
         return alert(gettext("只能重新发送自己发送的消息。"))
     conversation = message.conversation
     provider, _ = other_provider(conversation.provider)
-    with db.atomic():
+    with database.atomic():
         Conversation.update(provider=provider, model="").where(Conversation.id == conversation.id).execute()
         conversation = Conversation.get_by_id(conversation.id)
         conversation.touch()
@@ -275,7 +276,7 @@ def choose(message_id):
     """Show this version of its turn (‹ n / m ›): the visible path, and what later turns
     build on, now runs through it."""
     message = get_or_404(Message, message_id)
-    with db.atomic():
+    with database.atomic():
         message.choose()
     return render_template("partials/messages.html", conversation=message.conversation)
 
@@ -305,7 +306,7 @@ def edit(message_id):
     later = (Message.conversation == conversation) & (Message.id > message.id)
     for answer in list(Message.select().where(later & (Message.status == Message.STREAMING))):
         generations().stop(answer.id)
-    with db.atomic():
+    with database.atomic():
         Message.add_version(message, role="user", content=text)
     start_answer(conversation)
     return render_template("partials/messages.html", conversation=conversation)
