@@ -187,10 +187,35 @@ def add_pictures_in_the_loop():
             migrator().add_column("message", "is_vision_fallback", BooleanField(default=False)))
 
 
+def add_message_image_task_key():
+    """message.image_task_id becomes a foreign key to its image task (SET NULL when the task
+    goes). An id whose task is gone is cleared first: the key cannot hold it. SQLite adds a
+    key only by rebuilding the table, which drops its triggers (the search index's: built
+    again) and forgets the highest id ever given (kept, so that no id is given twice)."""
+    database.execute_sql("UPDATE message SET image_task_id = NULL "
+                         "WHERE image_task_id NOT IN (SELECT id FROM imagetask)")
+    if not is_sqlite():
+        migrate(migrator().add_foreign_key_constraint("message", "image_task_id", "imagetask", "id",
+                                                      on_delete="SET NULL",
+                                                      constraint_name="message_image_task_id_fkey"),
+                migrator().add_index("message", ("image_task_id",)))
+        return
+    highest_id = database.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = 'message'").fetchone()
+    database.execute_sql("DROP TABLE IF EXISTS message_fts")
+    key = IntegerField(null=True, constraints=[SQL('REFERENCES "imagetask" ("id") ON DELETE SET NULL')])
+    migrate(migrator().alter_column_type("message", "image_task_id", key),
+            migrator().add_index("message", ("image_task_id",)))
+    if highest_id:
+        database.execute_sql("DELETE FROM sqlite_sequence WHERE name = 'message'")
+        database.execute_sql("INSERT INTO sqlite_sequence (name, seq) VALUES ('message', ?)", highest_id)
+    create_search_index()
+
+
 # Each step upgrades a database of the previous version; append, never edit.
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
               add_message_content_html, add_conversation_export_id, add_message_context_marks,
-              add_message_cost, fill_usage_ledger, add_message_versions, add_pictures_in_the_loop]
+              add_message_cost, fill_usage_ledger, add_message_versions, add_pictures_in_the_loop,
+              add_message_image_task_key]
 
 
 def migrator():

@@ -121,6 +121,96 @@ class Conversation(BaseModel):
         self.save(only=[Conversation.updated_at, *(getattr(Conversation, name) for name in changes)])
 
 
+class ImageTask(BaseModel):
+    """One painting request: a Wan async task, or one OpenRouter image call."""
+    WAITING, PENDING, RUNNING = "waiting", "pending", "running"
+    SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
+    ACTIVE = (WAITING, PENDING, RUNNING)
+
+    id = IdField()
+    provider = CharField(default="dashscope")
+    model = CharField()
+    prompt = TextField()
+    negative_prompt = TextField(default="")
+    width = IntegerField(default=1024)
+    height = IntegerField(default=1024)
+    n = IntegerField(default=1)
+    seed = IntegerField(null=True)
+    prompt_extend = BooleanField(default=True)
+    watermark = BooleanField(default=False)
+    status = CharField(default=WAITING, index=True)
+    task_id = CharField(default="", index=True)
+    request_id = CharField(default="")
+    error = TextField(default="")
+    polls = IntegerField(default=0)
+    next_poll_at = DateTimeField(default=now)
+    created_at = DateTimeField(default=now)
+    submitted_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    # The painter (one per server process) following the task, and until when; another
+    # may take the task over once the lease has run out.
+    lease_owner = CharField(default="")
+    lease_until = DateTimeField(null=True)
+    # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
+    # from the gallery, that Image's id; `prompt` holds the instruction.
+    source_file = CharField(default="")
+    source_image_id = IntegerField(null=True, index=True)
+
+    @property
+    def is_edit(self):
+        return bool(self.source_file)
+
+    @property
+    def source_image(self):
+        return Image.get_or_none(Image.id == self.source_image_id) if self.source_image_id else None
+
+    @property
+    def is_running(self):
+        return self.status in self.ACTIVE
+
+    @classmethod
+    def lease_has_run_out(cls):
+        """A condition: no process holds the task now."""
+        return cls.lease_until.is_null() | (cls.lease_until < now())
+
+    @property
+    def size(self):
+        return f"{self.width}*{self.height}"
+
+    def seconds_elapsed(self):
+        """Since the request, the wait in the queues included: it never jumps back."""
+        end = self.finished_at or now()
+        return max(0, int((end - self.created_at).total_seconds()))
+
+    def images(self):
+        return self.image_set.order_by(Image.index)
+
+    @classmethod
+    def edits_of(cls, source_file, limit=20):
+        """The latest edits of the picture `source_file`, newest first."""
+        return list(cls.select().where(cls.source_file == source_file).order_by(cls.id.desc()).limit(limit))
+
+    @classmethod
+    def recent(cls, limit=20):
+        return cls.select().order_by(cls.id.desc()).limit(limit)
+
+    # Lists, not cursors: an open cursor pins an old snapshot while the loop writes.
+    @classmethod
+    def waiting(cls):
+        return list(cls.select().where(cls.status == cls.WAITING).order_by(cls.id))
+
+    @classmethod
+    def due(cls):
+        """Wan tasks at the provider whose next poll is due."""
+        return list(cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
+                                       & (cls.provider == "dashscope") & (cls.next_poll_at <= now())))
+
+    @classmethod
+    def busy_count(cls):
+        return cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
+                                  & (cls.provider == "dashscope")).count()
+
+
 class Message(BaseModel):
     STREAMING, DONE, STOPPED, ERROR, INTERRUPTED = "streaming", "done", "stopped", "error", "interrupted"
     # Saved in the source language; shown through the `translated` filter.
@@ -139,7 +229,9 @@ class Message(BaseModel):
     prompt_tokens = IntegerField(null=True)
     completion_tokens = IntegerField(null=True)
     total_tokens = IntegerField(null=True)
-    image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
+    # Set when the "answer" is a painting (画图 in chat). Moyan never deletes an image task
+    # (deleting a picture keeps its task), so a painting answer always finds its card.
+    image_task = ForeignKeyField(ImageTask, null=True, on_delete="SET NULL", column_name="image_task_id")
     is_vision_fallback = BooleanField(default=False)  # the default vision model answered: the chosen one cannot see
     created_at = DateTimeField(default=now)
     # Left out of every later request: by hand, or because moderation refused it (a flagged
@@ -162,10 +254,6 @@ class Message(BaseModel):
 
     def pictures(self):
         return list(self.attachments.order_by(Attachment.id)) if self.role == "user" else []
-
-    @property
-    def image_task(self):
-        return ImageTask.get_or_none(ImageTask.id == self.image_task_id) if self.image_task_id else None
 
     @classmethod
     def matching(cls, query):
@@ -287,96 +375,6 @@ class Message(BaseModel):
                                fn.COUNT(cls.id).alias("answers"))
                     .where((cls.role == "assistant") & (cls.total_tokens > 0) & (cls.created_at >= since))
                     .group_by(day, cls.model).order_by(day, cls.model).dicts())
-
-
-class ImageTask(BaseModel):
-    """One painting request: a Wan async task, or one OpenRouter image call."""
-    WAITING, PENDING, RUNNING = "waiting", "pending", "running"
-    SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
-    ACTIVE = (WAITING, PENDING, RUNNING)
-
-    id = IdField()
-    provider = CharField(default="dashscope")
-    model = CharField()
-    prompt = TextField()
-    negative_prompt = TextField(default="")
-    width = IntegerField(default=1024)
-    height = IntegerField(default=1024)
-    n = IntegerField(default=1)
-    seed = IntegerField(null=True)
-    prompt_extend = BooleanField(default=True)
-    watermark = BooleanField(default=False)
-    status = CharField(default=WAITING, index=True)
-    task_id = CharField(default="", index=True)
-    request_id = CharField(default="")
-    error = TextField(default="")
-    polls = IntegerField(default=0)
-    next_poll_at = DateTimeField(default=now)
-    created_at = DateTimeField(default=now)
-    submitted_at = DateTimeField(null=True)
-    finished_at = DateTimeField(null=True)
-    # The painter (one per server process) following the task, and until when; another
-    # may take the task over once the lease has run out.
-    lease_owner = CharField(default="")
-    lease_until = DateTimeField(null=True)
-    # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
-    # from the gallery, that Image's id; `prompt` holds the instruction.
-    source_file = CharField(default="")
-    source_image_id = IntegerField(null=True, index=True)
-
-    @property
-    def is_edit(self):
-        return bool(self.source_file)
-
-    @property
-    def source_image(self):
-        return Image.get_or_none(Image.id == self.source_image_id) if self.source_image_id else None
-
-    @property
-    def is_running(self):
-        return self.status in self.ACTIVE
-
-    @classmethod
-    def lease_has_run_out(cls):
-        """A condition: no process holds the task now."""
-        return cls.lease_until.is_null() | (cls.lease_until < now())
-
-    @property
-    def size(self):
-        return f"{self.width}*{self.height}"
-
-    def seconds_elapsed(self):
-        """Since the request, the wait in the queues included: it never jumps back."""
-        end = self.finished_at or now()
-        return max(0, int((end - self.created_at).total_seconds()))
-
-    def images(self):
-        return self.image_set.order_by(Image.index)
-
-    @classmethod
-    def edits_of(cls, source_file, limit=20):
-        """The latest edits of the picture `source_file`, newest first."""
-        return list(cls.select().where(cls.source_file == source_file).order_by(cls.id.desc()).limit(limit))
-
-    @classmethod
-    def recent(cls, limit=20):
-        return cls.select().order_by(cls.id.desc()).limit(limit)
-
-    # Lists, not cursors: an open cursor pins an old snapshot while the loop writes.
-    @classmethod
-    def waiting(cls):
-        return list(cls.select().where(cls.status == cls.WAITING).order_by(cls.id))
-
-    @classmethod
-    def due(cls):
-        """Wan tasks at the provider whose next poll is due."""
-        return list(cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
-                                       & (cls.provider == "dashscope") & (cls.next_poll_at <= now())))
-
-    @classmethod
-    def busy_count(cls):
-        return cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
-                                  & (cls.provider == "dashscope")).count()
 
 
 class Image(BaseModel):

@@ -15,7 +15,7 @@ from db import init_db
 from models import Attachment, Conversation, Image, ImageTask, Message, Setting
 
 # In the order their references need; login failures are not worth moving.
-MOVED = [Setting, Conversation, Message, ImageTask, Image, Attachment]
+MOVED = [Setting, Conversation, ImageTask, Message, Image, Attachment]
 BATCH = 500
 
 

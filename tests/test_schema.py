@@ -3,10 +3,12 @@ import os
 import sqlite3
 
 import pytest
+from peewee import IntegerField
 from playhouse.migrate import migrate
 
 from app import create_app
-from db import MIGRATIONS, database, init_db, migrator, schema_version, set_schema_version
+from db import (MIGRATIONS, create_search_index, database, init_db, is_sqlite, migrator, schema_version,
+                set_schema_version)
 from models import Conversation, Image, ImageTask, Message, Setting, UsageRecord
 
 V0_DUMP = os.path.join(os.path.dirname(__file__), "data", "moyan-v0.sql")
@@ -30,6 +32,8 @@ def test_a_version_0_database_is_upgraded_with_everything_kept(fake, tmp_path, m
         ledger = {r.kind: r for r in UsageRecord.select()}  # what was used before the ledger
         assert (ledger["answer"].prompt_tokens + ledger["answer"].completion_tokens, ledger["answer"].cost) == (30, None)
         assert ledger["painting"].images == 1
+        assert image_task_keys() == [("imagetask", "SET NULL")]
+        assert [m.content for m in Message.select().where(Message.matching("有什么可以"))] == ["你好！有什么可以帮你？"]
     with sqlite3.connect(data_dir / "moyan.db") as upgraded:
         assert upgraded.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert upgraded.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -65,7 +69,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
                     migrator().drop_column("conversation", "export_id"),
                     migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
                     migrator().drop_column("conversation", "is_pinned"),
-                    migrator().drop_column("message", "image_task_id"),
+                    *dropping_the_image_task_key(),
                     migrator().drop_column("message", "content_html"),
                     migrator().drop_column("imagetask", "lease_owner"),
                     migrator().drop_column("imagetask", "lease_until"),
@@ -95,3 +99,63 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         assert answer.is_chosen and answer.is_current
         assert (ImageTask.get().prompt, ImageTask.get().lease_owner) == ("花店", "")
         assert (ImageTask.get().source_file, ImageTask.get().source_image_id) == ("", None)
+
+
+def dropping_the_image_task_key():
+    """The steps that drop message.image_task_id, its index and its foreign key: SQLite drops a
+    column in a key only by rebuilding the table (which drops the search index's triggers)."""
+    if not is_sqlite():
+        return [migrator().drop_column("message", "image_task_id")]
+    return [migrator().drop_index("message", "message_image_task_id"),
+            migrator().drop_column("message", "image_task_id", legacy=True)]
+
+
+def image_task_keys():
+    """The foreign keys of message.image_task_id: (referenced table, what deleting does)."""
+    if is_sqlite():
+        return [(row[2], row[6]) for row in database.execute_sql("PRAGMA foreign_key_list(message)")
+                if row[3] == "image_task_id"]
+    return database.execute_sql("""
+        SELECT target.relname, CASE constraint_.confdeltype WHEN 'n' THEN 'SET NULL' ELSE constraint_.confdeltype::text END
+        FROM pg_constraint AS constraint_ JOIN pg_class AS target ON target.oid = constraint_.confrelid
+        JOIN pg_attribute AS key ON key.attrelid = constraint_.conrelid AND key.attnum = ANY (constraint_.conkey)
+        WHERE constraint_.contype = 'f' AND constraint_.conrelid = 'message'::regclass
+          AND key.attname = 'image_task_id'""").fetchall()
+
+
+def test_a_new_database_links_a_painting_answer_to_its_task_by_a_foreign_key(app):
+    with database.connection_context():
+        assert image_task_keys() == [("imagetask", "SET NULL")]
+
+
+def test_an_older_database_gets_the_image_task_key_with_every_message_kept(app):
+    """Version 11 kept message.image_task_id as a plain number: the upgrade adds the key,
+    clears an id whose task is gone, and keeps the search index and the message ids going."""
+    app.extensions["painter"].stop()  # init_db below starts the database object anew
+    with database.connection_context():
+        conversation = Conversation.create(title="画图")
+        task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店")
+        painting = Message.create(conversation=conversation, role="assistant", image_task=task)
+        Message.create(conversation=conversation, role="user", content="墨水屏的故事")
+        newest = Message.create(conversation=conversation, role="assistant", content="以后删掉")
+        migrate(*dropping_the_image_task_key(),
+                migrator().add_column("message", "image_task_id", IntegerField(null=True)))
+        if is_sqlite():  # as a version 11 database has them
+            database.execute_sql("DROP TABLE message_fts")
+            create_search_index()
+        Message.update(image_task=task.id).where(Message.id == painting.id).execute()
+        lost = Message.create(conversation=conversation, role="assistant", image_task=task.id + 100)
+        newest.delete_instance()
+        set_schema_version(11)
+    init_db(app.config["DATABASE_URL"])
+    with database.connection_context():
+        assert schema_version() == len(MIGRATIONS)
+        assert image_task_keys() == [("imagetask", "SET NULL")]
+        assert Message.get_by_id(painting.id).image_task.prompt == "花店"
+        assert Message.get_by_id(lost.id).image_task is None
+        assert Message.select().where(Message.matching("墨水屏")).count() == 1
+        later = Message.create(conversation=conversation, role="user", content="墨水屏又来了")
+        assert later.id > newest.id  # an id once given is never given again
+        assert Message.select().where(Message.matching("墨水屏")).count() == 2
+        ImageTask.delete_by_id(task.id)
+        assert Message.get_by_id(painting.id).image_task is None
