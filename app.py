@@ -5,7 +5,7 @@ import os
 import click
 from flask import Flask, render_template
 from flask.cli import ScriptInfo
-from flask_babel import Babel, format_number, gettext, lazy_gettext
+from flask_babel import Babel, format_number, lazy_gettext
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,6 +13,7 @@ import db
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services import access, backup, move, open_bind
+from services.failures import error_text
 from services.generation import Generations
 from services.images import Painter
 from views import access as access_views
@@ -63,12 +64,6 @@ def trusted_hosts(host, listed):
     return sorted({host, "127.0.0.1", "localhost", "::1"})
 
 
-def translated(sentence):
-    """A sentence saved in the database (an error), in the reader's language when it is one
-    we know; a plain string, so that Jinja still escapes it (it may quote an upstream)."""
-    return str(gettext(sentence)) if sentence else sentence
-
-
 def create_app(config=None):
     app = Flask(__name__)
     app.config.from_mapping(config_from_env())
@@ -77,7 +72,7 @@ def create_app(config=None):
     partials = FileSystemLoader(os.path.join(app.root_path, "partials"))
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"partials": partials})])
     Babel(app, locale_selector=language.current, default_locale=language.DEFAULT)
-    app.jinja_env.filters.update(number=format_number, translated=translated)
+    app.jinja_env.filters.update(number=format_number, error_text=error_text)
     app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current,
                                  answer_html=answer_html)
 

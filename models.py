@@ -213,8 +213,7 @@ class ImageTask(BaseModel):
 
 class Message(BaseModel):
     STREAMING, DONE, STOPPED, ERROR, INTERRUPTED = "streaming", "done", "stopped", "error", "interrupted"
-    # Saved in the source language; shown through the `translated` filter.
-    INTERRUPTED_ERROR = "服务在回答途中重启，回答被中断，已保留已生成的部分，可点击「重新生成」。"
+    INTERRUPTED_ERROR = "answer_interrupted"  # a failure code: services/failures.py has its sentence
 
     id = IdField()
     conversation = ForeignKeyField(Conversation, on_delete="CASCADE")

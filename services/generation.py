@@ -19,6 +19,7 @@ from db import close_db, connection, database
 from models import Attachment, Conversation, Message
 from providers.errors import InputModerated, OutputModerated, ProviderError
 from services import attachments, costs, sse
+from services.failures import Failure
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
 
@@ -191,9 +192,8 @@ class Answer:
             log.exception("generation %s crashed", self.message_id)
             exc = ProviderError("crash")
         log.warning("generation %s failed: %s (%s)", self.message_id, exc.__class__.__name__, exc.detail)
-        # Saved in the source language (this thread has no request, hence no reader's
-        # language); partials/message.html shows it through the `translated` filter.
-        self.finish(Message.ERROR, str(exc.user_message), moderated=moderation_of(exc))
+        # Saved as a code: this thread has no reader; the page shows it in the reader's language.
+        self.finish(Message.ERROR, Failure.of(exc).saved, moderated=moderation_of(exc))
 
 
 def moderation_of(exc):

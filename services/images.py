@@ -23,7 +23,7 @@ import time
 import uuid
 
 from flask import current_app
-from flask_babel import gettext, lazy_gettext
+from flask_babel import lazy_gettext
 from PIL import Image as PILImage
 
 from db import SUBMIT_LOCK, database, one_process_at_a_time
@@ -32,6 +32,7 @@ from providers import errors
 from providers.downloads import decode_data_url, download_image
 from services import costs
 from services import settings as provider_settings
+from services.failures import Failure
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,7 @@ MAX_SIDE = {"dashscope": 1440, "openrouter": 4096}
 # from the header first (results: the provider's largest side; uploads: services/attachments.py).
 PILImage.MAX_IMAGE_PIXELS = 25_000_000
 
-SUBMIT_OUTCOME_UNKNOWN = lazy_gettext(
-    "提交后没有收到可以识别的回复，不知道任务是否已经创建（可能已经计费），墨言没有再次提交。"
-    "请到阿里云百炼控制台查看，需要时再画一次。")
-POLLS_UNREADABLE = lazy_gettext(
-    "查询进度时服务商的回复一直无法识别，已停止查询；任务可能已经在服务商那里画完并计费。"
-    "请到阿里云百炼控制台查看，需要时再画一次。")
-PAINTING_BROKE = lazy_gettext("出了点问题，这次生成没有完成，请重新提交。")
+SUBMIT_OUTCOME_UNKNOWN = Failure("submit_outcome_unknown")
 
 
 class Painter:
@@ -168,7 +163,7 @@ def interrupt_openrouter_tasks():
                 & ImageTask.lease_has_run_out())
     if ImageTask.select().where(orphaned).exists():  # read first: a write would lock SQLite
         (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
-                          error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
+                          error=Failure("painting_interrupted").saved)
          .where(orphaned).execute())
 
 
@@ -194,7 +189,7 @@ def submit(task):
         return
     except errors.ProviderError as exc:
         log.warning("image task %s refused: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
-        finish(task, ImageTask.FAILED, exc.user_message)
+        finish(task, ImageTask.FAILED, Failure.of(exc))
         return
     except Exception:
         log.exception("image task %s: submit failed", task.id)
@@ -222,9 +217,9 @@ def follow(task):
     elif status == "FAILED":
         finish(task, ImageTask.FAILED, failed_message(output))
     elif status == "CANCELED":
-        finish(task, ImageTask.CANCELED, gettext("任务已被取消。如需要，请重新提交。"))
+        finish(task, ImageTask.CANCELED, Failure("task_canceled"))
     elif status == "UNKNOWN":
-        finish(task, ImageTask.EXPIRED, gettext("服务商已查不到这个任务（任务记录只保留 24 小时），结果无法取回。请重新提交。"))
+        finish(task, ImageTask.EXPIRED, Failure("task_expired"))
     else:
         if status in ("PENDING", "RUNNING"):
             task.status = status.lower()
@@ -236,10 +231,10 @@ def postpone(task, problem=None):
     the error of the poll that just failed, if it did."""
     if is_too_old(task):
         if isinstance(problem, errors.UnreadableReply):
-            finish(task, ImageTask.FAILED, POLLS_UNREADABLE)
+            finish(task, ImageTask.FAILED, Failure("polls_unreadable"))
             return
         minutes = current_app.config["IMAGE_TASK_TIMEOUT"] // 60
-        finish(task, ImageTask.FAILED, gettext("等待超过 %(minutes)s 分钟仍未完成，已停止查询。请稍后重新提交。", minutes=minutes))
+        finish(task, ImageTask.FAILED, Failure("task_timed_out", minutes=minutes))
         return
     task.polls += 1
     task.next_poll_at = now() + poll_delay(task.polls)
@@ -257,24 +252,22 @@ def is_too_old(task):
     return (now() - started).total_seconds() > current_app.config["IMAGE_TASK_TIMEOUT"]
 
 
-# What the provider's task codes mean, in a sentence; its own messages are English and stay in the log.
-TASK_CODES = {
-    "InvalidParameter": lazy_gettext("服务商认为参数有误（InvalidParameter），请检查尺寸、张数等参数或修改提示词后重试。"),
-    "InternalError.Timeout": lazy_gettext("服务商生成超时，请稍后重试。"),
-    "InternalError": lazy_gettext("服务商内部出错，请稍后重试。"),
-}
+# What the provider's task codes mean (services/failures.py has the sentences).
+TASK_CODES = {"InvalidParameter": "task_invalid_parameter",
+              "InternalError.Timeout": "task_provider_timeout",
+              "InternalError": "task_internal_error"}
 
 
 def failed_message(output):
-    """A Chinese sentence for a failed task, or a failed result of a task."""
+    """The Failure of a failed task, or of a failed result of a task."""
     code, message = str(output.get("code") or "")[:100], str(output.get("message") or "")[:500]
     log.info("task failure from the provider: %s %s", code, message[:200])
     known = errors.DASHSCOPE_CODES.get(code)
     if known:
-        return known.user_message
+        return Failure(known.__name__)
     if code in TASK_CODES:
-        return TASK_CODES[code]
-    return gettext("服务商没有完成生成（错误码 %(code)s），请修改提示词或参数后重试。", code=code or gettext("未知"))
+        return Failure(TASK_CODES[code])
+    return Failure("task_failed", code=code or Failure("unknown"))
 
 
 def keep_results(task, output, request_id):
@@ -289,7 +282,7 @@ def keep_results(task, output, request_id):
             save_image(task, index, data, content_type, str(result.get("actual_prompt") or ""), request_id)
         except errors.ProviderError as exc:
             log.warning("image %s/%s not kept: %s", task.id, index, exc.__class__.__name__)
-            problems.append(exc.user_message)
+            problems.append(Failure.of(exc))
     settle(task, problems)
 
 
@@ -298,16 +291,15 @@ def settle(task, problems, usages=()):
     OpenRouter's calls reported (their cost)."""
     kept = task.images().count()
     if not kept and not problems:
-        problems = [gettext("服务商说已经画完，却没有给出任何图片。请重新提交。")]
+        problems = [Failure("no_pictures_given")]
     costs.record_painting(task, kept, usages)
     if not problems:
         finish(task, ImageTask.SUCCEEDED)
     elif kept:
         finish(task, ImageTask.PARTIAL,
-               gettext("生成了 %(kept)s 张，另有 %(failed)s 张失败：%(problem)s", kept=kept,
-                       failed=len(problems), problem=problems[0]))
+               Failure("painting_partial", kept=kept, failed=len(problems), problem=problems[0]))
     else:
-        finish(task, ImageTask.FAILED, gettext("没有得到图片：%(problem)s", problem=problems[0]))
+        finish(task, ImageTask.FAILED, Failure("painting_failed", problem=problems[0]))
 
 
 def download_with_retries(url):
@@ -320,12 +312,9 @@ def download_with_retries(url):
             time.sleep(0.5 * 2 ** attempt)
 
 
-def finish(task, status, error=""):
-    # The sentence is saved in the language current now: the source language (Chinese) in the
-    # painter's thread, the reader's language when a request submitted the task. Fixed
-    # sentences are shown translated (the `translated` filter); ones quoting a count or the
-    # provider's words stay as saved.
-    task.status, task.error, task.finished_at = status, str(error), now()
+def finish(task, status, failure=None):
+    """`failure` is saved as its code, shown in the reader's language (services/failures.py)."""
+    task.status, task.error, task.finished_at = status, failure.saved if failure else "", now()
     task.lease_until = None
     task.save()
 
@@ -344,16 +333,16 @@ def paint_with_openrouter(task):
             if urls:
                 save_image(task, index, *decode_data_url(urls[0]), "", generation_id)
             else:
-                problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
+                problems.append(Failure("text_instead_of_picture"))
         except errors.ProviderError as exc:
             log.warning("OpenRouter image task %s: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
-            problems.append(exc.user_message)
+            problems.append(Failure.of(exc))
             if not exc.is_retryable:
-                problems += [exc.user_message] * (task.n - index - 1)  # the next calls would fail alike
+                problems += [Failure.of(exc)] * (task.n - index - 1)  # the next calls would fail alike
                 break
         except Exception:
             log.exception("OpenRouter image task %s failed", task.id)
-            problems.append(PAINTING_BROKE)
+            problems.append(Failure("painting_broke"))
             break
     settle(task, problems, usages)
 

@@ -9,6 +9,7 @@ from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY, answer_calls, i
 from db import create_search_index, database
 from fake_upstream import REPLY
 from models import Conversation, Image, ImageTask, Message
+from services.failures import error_text
 
 HX = {"HX-Request": "true"}
 
@@ -137,7 +138,7 @@ FAULTS = [
 def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, provider, model, sentence):
     message = ask(client, "你好", provider=provider, model=model)
     assert message.status == Message.ERROR
-    assert sentence in message.error
+    assert sentence in error_text(message.error)
     html = client.get(f"/m/{message.id}").text
     assert sentence in html
     assert "Traceback" not in html
@@ -158,7 +159,7 @@ CUT_SHORT = [
 def test_an_answer_cut_short_keeps_its_partial_text(client, fake, provider, model, sentence):
     message = ask(client, "你好", provider=provider, model=model)
     assert message.status == Message.ERROR
-    assert sentence in message.error
+    assert sentence in error_text(message.error)
     assert message.content and REPLY("你好").startswith(message.content)
     follow_up = ask(client, "还在吗", conversation_id=message.conversation_id, provider=provider,
                     model="qwen-plus" if provider == "dashscope" else "openai/gpt-4o")
@@ -169,7 +170,7 @@ def test_a_wrong_key_says_so_and_never_shows_the_key(client, fake):
     client.post("/settings/dashscope", data={"region": "custom", "base_url": fake.dashscope_base,
                                              "api_key": "sk-wrong-key-0000-9999"}, headers=HX)
     message = ask(client, "你好")
-    assert "API Key 无效" in message.error
+    assert "API Key 无效" in error_text(message.error)
     assert "sk-wrong" not in client.get(f"/c/{message.conversation_id}").text
 
 
@@ -177,7 +178,7 @@ def test_network_failure_is_explained(client, fake, app):
     client.post("/settings/dashscope", data={"region": "custom", "base_url": "http://127.0.0.1:9",
                                              "api_key": "sk-fake-network-0000-1111"}, headers=HX)
     message = ask(client, "你好")
-    assert "无法连接" in message.error
+    assert "无法连接" in error_text(message.error)
 
 
 def test_reattaching_to_a_finished_answer_never_starts_a_new_generation(client, fake):

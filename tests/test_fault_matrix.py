@@ -9,6 +9,7 @@ import pytest
 from conftest import DASHSCOPE_KEY, OPENROUTER_KEY, ROOT
 from fake_upstream import REPLY
 from models import Message
+from services.failures import error_text
 from test_chat import answer_id, read_stream, send
 
 HX = {"HX-Request": "true"}
@@ -82,7 +83,7 @@ def test_each_fault_ends_well(client, fake, fault, provider, how, sentence, is_p
     if not sentence:  # a slow start is no fault: the whole answer comes
         assert message.status == Message.DONE and message.content == REPLY("你好")
     else:
-        assert message.status == Message.ERROR and sentence in message.error
+        assert message.status == Message.ERROR and sentence in error_text(message.error)
         assert sentence in client.get(f"/m/{message_id}").text
         assert bool(message.content) == is_partial_kept
         assert REPLY("你好").startswith(message.content)
