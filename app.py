@@ -15,7 +15,7 @@ from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
 from services import access, backup, move, open_bind
 from services.failures import error_text
 from services.generation import Generations
-from services.images import Painter
+from services.painting.scheduler import Painter
 from views import access as access_views
 from views import language
 from views import (alert, answer_html, chat, compress, current_theme, edits, exports, htmx, images,
@@ -72,6 +72,7 @@ def create_app(config=None):
     partials = FileSystemLoader(os.path.join(app.root_path, "partials"))
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"partials": partials})])
     Babel(app, locale_selector=language.current, default_locale=language.DEFAULT)
+    app.context_processor(language.template_gettext)
     app.jinja_env.filters.update(number=format_number, error_text=error_text)
     app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current,
                                  answer_html=answer_html)

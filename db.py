@@ -187,6 +187,15 @@ def add_pictures_in_the_loop():
             migrator().add_column("message", "is_vision_fallback", BooleanField(default=False)))
 
 
+def rename_painting_columns():
+    """The provider's task id and its rewritten prompt get names of their own."""
+    migrate(migrator().rename_column("imagetask", "task_id", "provider_task_id"),
+            migrator().drop_index("imagetask", "imagetask_task_id"),
+            migrator().add_index("imagetask", ("provider_task_id",)),
+            migrator().rename_column("image", "task_id", "provider_task_id"),
+            migrator().rename_column("image", "actual_prompt", "rewritten_prompt"))
+
+
 def add_message_image_task_key():
     """message.image_task_id becomes a foreign key to its image task (SET NULL when the task
     goes). An id whose task is gone is cleared first: the key cannot hold it. SQLite adds a
@@ -215,7 +224,7 @@ def add_message_image_task_key():
 MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
               add_message_content_html, add_conversation_export_id, add_message_context_marks,
               add_message_cost, fill_usage_ledger, add_message_versions, add_pictures_in_the_loop,
-              add_message_image_task_key]
+              rename_painting_columns, add_message_image_task_key]
 
 
 def migrator():

@@ -122,10 +122,15 @@ class Conversation(BaseModel):
 
 
 class ImageTask(BaseModel):
-    """One painting request: a Wan async task, or one OpenRouter image call."""
+    """One painting request: a Wan async task, or one OpenRouter image call.
+
+    `prompt` is what the person wrote (for an edit, the instruction); `id` is Moyan's own
+    id of the task (`image_task_id` elsewhere), `provider_task_id` Wan's."""
     WAITING, PENDING, RUNNING = "waiting", "pending", "running"
     SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
     ACTIVE = (WAITING, PENDING, RUNNING)
+    MAX_PROMPT = 800  # characters; a few models take more (services/painting/form.py)
+    MAX_SEED = 2_147_483_647  # Wan's largest seed
 
     id = IdField()
     provider = CharField(default="dashscope")
@@ -139,7 +144,7 @@ class ImageTask(BaseModel):
     prompt_extend = BooleanField(default=True)
     watermark = BooleanField(default=False)
     status = CharField(default=WAITING, index=True)
-    task_id = CharField(default="", index=True)
+    provider_task_id = CharField(default="", index=True)
     request_id = CharField(default="")
     error = TextField(default="")
     polls = IntegerField(default=0)
@@ -147,8 +152,8 @@ class ImageTask(BaseModel):
     created_at = DateTimeField(default=now)
     submitted_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
-    # The painter (one per server process) following the task, and until when; another
-    # may take the task over once the lease has run out.
+    # The lease: the painter (one per server process) following the task, and until when;
+    # another process may take the task over once it has run out (services/painting/scheduler.py).
     lease_owner = CharField(default="")
     lease_until = DateTimeField(null=True)
     # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
@@ -387,11 +392,11 @@ class Image(BaseModel):
     height = IntegerField()
     prompt = TextField()
     negative_prompt = TextField(default="")
-    actual_prompt = TextField(default="")
+    rewritten_prompt = TextField(default="")  # the prompt as the provider rewrote it (prompt_extend)
     seed = IntegerField(null=True)
     model = CharField(index=True)
     provider = CharField()
-    task_id = CharField(default="")
+    provider_task_id = CharField(default="")
     request_id = CharField(default="")
     created_at = DateTimeField(default=now)
 
@@ -400,7 +405,7 @@ class Image(BaseModel):
         """Newest first, `limit` at a time, continuing below `before_id`."""
         images = cls.select().order_by(cls.id.desc())
         if query:
-            images = images.where(cls.prompt.contains(query) | cls.actual_prompt.contains(query))
+            images = images.where(cls.prompt.contains(query) | cls.rewritten_prompt.contains(query))
         if model:
             images = images.where(cls.model == model)
         if before_id:

@@ -65,7 +65,7 @@ def seed_history(data_dir, message_count, seed=1):
 def seed_gallery(app, image_count, originals=6):
     """`originals` pictures saved by the app's own code (file + WebP thumbnail), then
     image_count rows pointing at them; returns the thumbnail sizes in bytes."""
-    from services.images import images_dir, save_image
+    from services.painting.files import images_dir, save_image
     with app.app_context(), db.database.connection_context():
         task = ImageTask.create(model="wan2.2-t2i-flash", prompt="一只猫", status="succeeded")
         saved = [save_image(task, i, picture_png(i), "image/png", "", "") for i in range(originals)]

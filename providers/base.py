@@ -2,7 +2,6 @@
 import json
 import logging
 import threading
-import time
 from http.cookiejar import DefaultCookiePolicy
 
 import requests
@@ -10,6 +9,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from providers import errors
+from providers.retry import retried
 from providers.sse import iter_sse_data
 
 log = logging.getLogger(__name__)
@@ -141,24 +141,27 @@ class ChatClient:
         """Send with retries for rate limits and busy servers; return a 200 response. A
         request that is not `is_repeatable` (it creates something billed) is retried only
         when refused for its rate: a 5xx may come from a gateway after the provider had it."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.session.request(method, url, headers={**self.headers(), **(headers or {})},
-                                                timeout=self.timeout, **kwargs)
-            except requests.RequestException as exc:
-                raise network_error(exc) from exc
-            if response.status_code == 200:
-                return response
-            error = self.error_from_response(response.status_code, read_limited(response),
-                                             retry_after_seconds(response))
-            response.close()
-            log.warning("%s %s answered %s (%s)", self.name, url.rsplit("/", 1)[-1],
-                        error.__class__.__name__, error.detail)
-            if (not error.is_retryable or attempt == self.max_retries
-                    or not (is_repeatable or isinstance(error, errors.RateLimited))):
-                raise error
-            time.sleep(min(error.retry_after or self.retry_delay * 2 ** attempt, 10))
+        def is_retryable(error):
+            return (isinstance(error, errors.ProviderError) and error.is_retryable
+                    and (is_repeatable or isinstance(error, errors.RateLimited)))
+        return retried(lambda: self.send(method, url, headers, **kwargs), self.max_retries + 1,
+                       is_retryable, delay=self.retry_delay)
 
+    def send(self, method, url, headers, **kwargs):
+        """One try: the 200 response, or the error the answer means, raised."""
+        try:
+            response = self.session.request(method, url, headers={**self.headers(), **(headers or {})},
+                                            timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise network_error(exc) from exc
+        if response.status_code == 200:
+            return response
+        error = self.error_from_response(response.status_code, read_limited(response),
+                                         retry_after_seconds(response))
+        response.close()
+        log.warning("%s %s answered %s (%s)", self.name, url.rsplit("/", 1)[-1],
+                    error.__class__.__name__, error.detail)
+        raise error
 
 def read_to_the_end(response, chunks):
     """Read what follows [DONE] (the body's closing chunk, normally there already), so that

@@ -17,6 +17,7 @@ import time
 from flask import current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext
+from flask_htmx import make_response
 from werkzeug.exceptions import SecurityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -122,7 +123,7 @@ def protect():
         return check_csrf()
     if is_password_set() and not is_logged_in():
         if request.headers.get("HX-Request"):
-            return "", 401, {"HX-Redirect": url_for("access.login")}
+            return make_response("", 401, redirect=url_for("access.login"))
         if request.method in SAFE_METHODS:
             return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
         return gettext("请先登录。"), 401
@@ -135,8 +136,8 @@ def check_csrf():
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return (gettext("页面已过期或来源不明，请刷新页面后重试。"), 400,
-                {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML", "Content-Type": "text/plain; charset=utf-8"})
+        return make_response(gettext("页面已过期或来源不明，请刷新页面后重试。"), 400,
+                             {"Content-Type": "text/plain; charset=utf-8"}, retarget="#alerts", reswap="innerHTML")
     return None
 
 

@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 
 from models import Attachment, now
 from services.failures import Failure
-from services.images import images_dir, write_file
+from services.painting.files import images_dir, write_file
 
 MAX_PICTURES = 4  # per message
 MAX_BYTES = 10 * 1024 * 1024

@@ -1,12 +1,16 @@
 """Provider settings: what the user saved in the editor, else the environment, else defaults."""
 import json
+import re
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
 from flask import current_app, g, has_request_context
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 
 from models import Setting
+from providers import MODEL_ID
 from providers.dashscope import REGIONS, DashScopeClient
+from providers.errors import InvalidKey, ProviderError
 from providers.openrouter import OpenRouterClient
 
 PROVIDERS = {"dashscope": lazy_gettext("阿里云百炼（DashScope）"), "openrouter": "OpenRouter"}
@@ -20,6 +24,7 @@ DEFAULT_MODELS = {
 # DashScope models that see pictures although their names lack "vl"; the settings can add more.
 DEFAULT_SEEING_MODELS = "qwen3.5-plus qwen3.6-plus"
 DEFAULT_HISTORY_PICTURES = 4
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # printable ASCII: requests puts it in a header
 
 
 @dataclass
@@ -137,3 +142,92 @@ def client(name, settings=None):
 def save_models(name, model_ids, image_model_ids=()):
     Setting.set_value(f"{name}_models", json.dumps(model_ids))
     Setting.set_value(f"{name}_image_models", json.dumps(list(image_model_ids)))
+
+
+def read_form(name, form):
+    """The values to save from the editor's `form` for `name`, and a sentence per wrong field."""
+    values, errors = {}, {}
+    api_key = form.get("api_key", "").strip()
+    if api_key:  # empty keeps the saved key
+        if KEY_PATTERN.match(api_key):
+            values["api_key"] = api_key
+        else:
+            errors["api_key"] = gettext("API Key 应为 8–200 个可见的英文字符（不含空格和中文）。")
+    for field_name in ("text_model", "image_model", "vision_model", "edit_model"):
+        model = form.get(field_name, "").strip()
+        if model and not MODEL_ID.match(model):
+            errors[field_name] = gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
+        values[field_name] = model or None
+    if name == "dashscope" and "seeing_models" in form:
+        seeing = form.get("seeing_models", "").replace(",", " ").split()
+        if not all(MODEL_ID.match(model) for model in seeing):
+            errors["seeing_models"] = gettext("模型名称只能包含字母、数字和 . _ : / @ + -，不超过 128 个字符。")
+        values["seeing_models"] = " ".join(seeing) or None
+    region = form.get("region") if name == "dashscope" else "custom"
+    if region is not None and name == "dashscope":
+        if region not in REGIONS and region != "custom":
+            errors["region"] = gettext("请选择一个地域。")
+        values["region"] = region
+    if region == "custom":
+        base_url = form.get("base_url", "").strip().rstrip("/")
+        if base_url and not is_http_url(base_url):
+            errors["base_url"] = gettext("服务地址应以 http:// 或 https:// 开头，例如 https://openrouter.ai/api/v1。")
+        values["base_url"] = base_url or None
+    return values, errors
+
+
+def is_http_url(url):
+    try:
+        parsed = urlparse(url)
+        parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:  # also "Invalid IPv6 URL", for an unclosed [
+        return False
+    return (parsed.scheme in ("http", "https") and bool(parsed.hostname) and len(url) <= 300
+            and url.isprintable() and " " not in url)
+
+
+def save_form(name, form):
+    """Save what the editor's `form` holds for `name`; a sentence per wrong field, if any."""
+    values, errors = read_form(name, form)
+    settings = load(name, values)
+    if settings.is_key_for_another_url and not errors:
+        errors["api_key"] = gettext("服务地址变了：保存的 API Key 只会发往保存它时的地址，"
+                                    "不会发往新地址。要改用新地址，请在这里重新输入 API Key 后再保存。")
+    if errors:
+        return errors
+    if "api_key" in values:
+        values["key_base_url"] = settings.base_url  # the only address this key will go to
+    for key, value in values.items():
+        Setting.set_value(f"{name}_{key}", value)
+    return {}
+
+
+def delete_key(name):
+    Setting.set_value(f"{name}_api_key", None)
+    Setting.set_value(f"{name}_key_base_url", None)
+
+
+def check_connection(name, values):
+    """Ask the provider with `values` (the editor's, saved or not) for its models; keep the
+    list. Returns the model ids, or a sentence saying why it failed."""
+    settings = load(name, values)  # a saved key only to its own address
+    provider = client(name, settings)
+    image_models = []
+    try:
+        if name == "openrouter":
+            provider.check_key()
+            image_models = provider.list_image_models()  # /models lists text models by default
+            Setting.set_value("openrouter_seeing_models", json.dumps(provider.list_seeing_models()))
+        models = provider.list_models()
+    except ProviderError as exc:
+        if isinstance(exc, InvalidKey) and name == "dashscope":
+            return [], gettext("连接失败：API Key 无效，或它不属于所选地域「%(region)s」。"
+                               "各地域的 Key 不通用，请检查 Key，或换一个地域再试。",
+                               region=region_label(settings.region))
+        return [], exc.user_message
+    save_models(name, models, image_models)
+    return sorted(set(models + image_models)), ""
+
+
+def region_label(code):
+    return REGIONS[code][0] if code in REGIONS else gettext("自定义地址")

@@ -1,6 +1,7 @@
 """Hostile input at every endpoint that takes some (hypothesis): never a server error, and a
 refusal (4xx) changes nothing in the database and asks nothing of the providers."""
 import os
+import re
 from urllib.parse import quote
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import end_generations
 from models import MODELS, Conversation, Image, ImageTask, Message
-from views.chat import MAX_SYSTEM_PROMPT, MAX_TEXT
+from services.chat import MAX_SYSTEM_PROMPT, MAX_TEXT
 
 HX = {"HX-Request": "true"}
 BOUNDED = settings(max_examples=60, deadline=None,
@@ -179,6 +180,15 @@ def test_listings_survive_any_query(client, fake, rows, path):
         assert dump() == before
 
     run()
+
+
+def test_an_id_too_big_for_the_database_is_not_found_at_every_address(app, client, fake, rows):
+    rules = [rule for rule in app.url_map.iter_rules() if "<int:" in rule.rule]
+    assert len(rules) > 15
+    for rule in rules:
+        url = re.sub(r"<int:\w+>", "9223372036854775808", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert request(client, fake, method, url).status_code == 404, (method, url)
 
 
 def test_gallery_pictures_survive_any_id(client, fake, rows):

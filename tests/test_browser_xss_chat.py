@@ -5,7 +5,8 @@ from playwright.sync_api import expect
 from conftest import live_db
 from fake_upstream import REPLY
 from models import Conversation, Message
-from views.chat import SIDEBAR_PAGE, title_from
+from services.chat import title_from
+from views.chat import SIDEBAR_PAGE
 from xss import BREAKOUTS, PAYLOADS, assert_nothing_ran, joined, watch
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,7 @@ def add_image(payload):
     task = ImageTask.create(model="wan2.2-t2i-flash", prompt=payload, negative_prompt=payload,
                             status=ImageTask.PARTIAL, error=payload)
     return Image.create(task=task, file="none.png", thumbnail="thumbs/none.webp", width=64,
-                        height=64, prompt=payload, negative_prompt=payload, actual_prompt=payload,
+                        height=64, prompt=payload, negative_prompt=payload, rewritten_prompt=payload,
                         model=task.model, provider="dashscope").id
 
 

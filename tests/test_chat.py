@@ -472,7 +472,7 @@ def test_painting_from_the_chat_puts_a_polling_card_in_the_conversation(client, 
     assert 'hx-trigger="load delay:2s"' in response.text
     task = ImageTask.get()
     assert (task.prompt, task.model, task.n) == ("一间花店", "wan2.2-t2i-flash", 1)
-    assert task.task_id  # submitted with the request
+    assert task.provider_task_id  # submitted with the request
     from test_images import wait_for
     assert wait_for(task.id).status == ImageTask.SUCCEEDED
     answer = Message.get(Message.role == "assistant")

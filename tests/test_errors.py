@@ -83,6 +83,26 @@ def test_retry_after_is_kept():
     assert errors.openrouter_error(429, "{}", retry_after=2.0).retry_after == 2.0
 
 
+def test_retried_calls_again_only_while_the_error_is_retryable():
+    from providers.retry import retried
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise errors.DownloadFailed("HTTP 503", retry_after=0.001)
+        return "picture"
+
+    assert retried(flaky, 3, delay=0) == "picture" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(errors.DownloadFailed):
+        retried(flaky, 2, delay=0)  # the last error is raised
+    calls.clear()
+    with pytest.raises(errors.DownloadFailed):
+        retried(flaky, 3, lambda error: isinstance(error, errors.RateLimited), delay=0)
+    assert len(calls) == 1
+
+
 def test_openrouter_context_length_is_explained_as_too_long():
     body = '{"error":{"code":400,"message":"This endpoint\'s maximum context length is 131072 tokens."}}'
     assert isinstance(errors.openrouter_error(400, body), errors.InputTooLong)

@@ -29,7 +29,7 @@ def submits_of(fake, marker):
 
 
 def polls_of(fake, task):
-    return [r for r in fake.requests if r["path"].endswith(f"/tasks/{task.task_id}")]
+    return [r for r in fake.requests if r["path"].endswith(f"/tasks/{task.provider_task_id}")]
 
 
 def last_task():

@@ -18,14 +18,14 @@ def paint(client, prompt, **fields):
     return client.post("/images", data=data, headers=HX)
 
 
-def wait_for(task_id, seconds=15):
+def wait_for(image_task_id, seconds=15):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        task = ImageTask.get_by_id(task_id)
+        task = ImageTask.get_by_id(image_task_id)
         if not task.is_running:
             return task
         time.sleep(0.05)
-    raise AssertionError(f"task {task_id} still {task.status}")
+    raise AssertionError(f"task {image_task_id} still {task.status}")
 
 
 def painted(client, prompt, **fields):
@@ -53,8 +53,8 @@ def test_a_task_goes_from_submit_to_a_stored_image_and_thumbnail(app, client, fa
     image = images[0]
     assert (image.prompt, image.negative_prompt, image.model, image.provider) == (
         "一间花店", "文字", "wan2.2-t2i-flash", "dashscope")
-    assert image.actual_prompt.startswith("一间花店，")
-    assert image.task_id == task.task_id and image.request_id
+    assert image.rewritten_prompt.startswith("一间花店，")
+    assert image.provider_task_id == task.provider_task_id and image.request_id
     assert image.width > 0 and image.height > 0
     assert os.path.getsize(data_path(app, image.file)) > 0
     with open(data_path(app, image.thumbnail), "rb") as f:
@@ -81,7 +81,7 @@ def test_the_card_polls_while_running_and_stops_polling_when_done(client, fake):
 def test_a_task_is_saved_with_its_id_before_the_card_is_shown(client, fake):
     paint(client, "慢慢画 [slow]")
     task = ImageTask.get()
-    assert task.task_id and task.status in (ImageTask.PENDING, ImageTask.RUNNING)
+    assert task.provider_task_id and task.status in (ImageTask.PENDING, ImageTask.RUNNING)
     wait_for(task.id)
 
 
@@ -227,7 +227,7 @@ def test_the_detail_view_shows_everything_and_paint_again_fills_the_form(client,
     task = painted(client, "一间花店", negative_prompt="文字", seed="7", size="1280*720")
     image = task.images().get()
     html = client.get(f"/gallery/{image.id}").text
-    for text in ("一间花店", image.actual_prompt, "文字", "随机种子", "7", "wan2.2-t2i-flash", "下载原图"):
+    for text in ("一间花店", image.rewritten_prompt, "文字", "随机种子", "7", "wan2.2-t2i-flash", "下载原图"):
         assert text in html
     form = client.get(f"/images?from={image.id}").text
     assert ">一间花店</textarea>" in form
@@ -288,7 +288,7 @@ def test_openrouter_image_models_are_offered_after_testing_the_connection(client
 
 
 def test_a_task_leased_by_another_process_is_left_to_it_until_the_lease_runs_out(app):
-    from services.images import claim
+    from services.painting.scheduler import claim
     app.extensions["painter"].stop()  # at its start it frees every lease (one process): not here
     later = now() + datetime.timedelta(hours=1)
     task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", status=ImageTask.PENDING, next_poll_at=later)
@@ -302,7 +302,7 @@ def test_a_task_leased_by_another_process_is_left_to_it_until_the_lease_runs_out
 
 
 def test_an_openrouter_painting_is_given_up_only_once_its_process_lease_has_run_out(app):
-    from services.images import interrupt_openrouter_tasks
+    from services.painting.scheduler import interrupt_openrouter_tasks
     app.extensions["painter"].stop()  # at its start it frees every lease (one process): not here
     fields = {"provider": "openrouter", "model": "google/gemini-2.5-flash-image", "status": ImageTask.RUNNING}
     alive = ImageTask.create(prompt="还在画", lease_owner="host-b:2:bbbbbb",

@@ -54,9 +54,9 @@ def paint(client, prompt, **fields):
     return client.post("/images", data=data, headers=HX)
 
 
-def finished(task_id, seconds=20):
-    wait_until(lambda: not ImageTask.get_by_id(task_id).is_running, seconds)
-    return ImageTask.get_by_id(task_id)
+def finished(image_task_id, seconds=20):
+    wait_until(lambda: not ImageTask.get_by_id(image_task_id).is_running, seconds)
+    return ImageTask.get_by_id(image_task_id)
 
 
 def test_openrouter_is_asked_once_for_each_picture(client, fake):

@@ -53,7 +53,7 @@ def test_sigkill_in_the_middle_of_an_image_task_and_the_task_still_finishes(fake
     session = server.session()
     session.post(server.url + "/images", data={"prompt": "崩溃前 [slow]", "size": "1024*1024", "n": "1",
                                                "provider": "dashscope", "model": "wan2.2-t2i-flash"})
-    assert rows(server, "SELECT task_id FROM imagetask")[0][0]
+    assert rows(server, "SELECT provider_task_id FROM imagetask")[0][0]
     server.stop(kill=True)
     again = restarted(server, tmp_path, "second.log")
     try:

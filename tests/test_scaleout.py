@@ -129,7 +129,7 @@ def test_an_image_task_survives_the_sigkill_of_the_process_following_it(servers)
     session = first.session()
     session.post(first.url + "/images", data={"prompt": "两个进程 [slow]", "size": "1024*1024", "n": "1",
                                               "provider": "dashscope", "model": "wan2.2-t2i-flash"})
-    wait_until(lambda: rows(first, "SELECT lease_owner FROM imagetask WHERE task_id != ''")[0][0])
+    wait_until(lambda: rows(first, "SELECT lease_owner FROM imagetask WHERE provider_task_id != ''")[0][0])
     owner_pid = int(rows(first, "SELECT lease_owner FROM imagetask")[0][0].split(":")[1])
     follower = next(server for server in servers if server.process.pid == parent_of(owner_pid))
     survivor = second if follower is first else first

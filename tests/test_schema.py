@@ -7,8 +7,8 @@ from peewee import IntegerField
 from playhouse.migrate import migrate
 
 from app import create_app
-from db import (MIGRATIONS, create_search_index, database, init_db, is_sqlite, migrator, schema_version,
-                set_schema_version)
+from db import (MIGRATIONS, add_message_image_task_key, create_search_index, database, init_db, is_sqlite, migrator,
+                rename_painting_columns, schema_version, set_schema_version)
 from models import Conversation, Image, ImageTask, Message, Setting, UsageRecord
 
 V0_DUMP = os.path.join(os.path.dirname(__file__), "data", "moyan-v0.sql")
@@ -28,6 +28,7 @@ def test_a_version_0_database_is_upgraded_with_everything_kept(fake, tmp_path, m
         assert [m.content for m in conversation.messages()] == ["你好", "你好！有什么可以帮你？"]
         assert Message.get(Message.role == "assistant").total_tokens == 30
         assert Image.get().prompt == "花店"
+        assert ImageTask.get().provider_task_id == "abc"
         assert Setting.get_value("dashscope_text_model") == "qwen-max"
         ledger = {r.kind: r for r in UsageRecord.select()}  # what was used before the ledger
         assert (ledger["answer"].prompt_tokens + ledger["answer"].completion_tokens, ledger["answer"].cost) == (30, None)
@@ -65,6 +66,7 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", source_file="a.png", source_image_id=1)
         assert schema_version() == len(MIGRATIONS)
         with database.atomic():
+            migrate(*back_before_renaming_painting_columns())
             migrate(migrator().drop_index("conversation", "conversation_export_id"),
                     migrator().drop_column("conversation", "export_id"),
                     migrator().drop_index("conversation", "conversation_is_pinned_updated_at_id"),
@@ -101,6 +103,40 @@ def test_the_migrations_run_on_the_engine_in_use(app):
         assert (ImageTask.get().source_file, ImageTask.get().source_image_id) == ("", None)
 
 
+def back_before_renaming_painting_columns():
+    """The operations that take the painting columns back to their names before
+    db.rename_painting_columns."""
+    return [migrator().rename_column("image", "rewritten_prompt", "actual_prompt"),
+            migrator().rename_column("image", "provider_task_id", "task_id"),
+            migrator().drop_index("imagetask", "imagetask_provider_task_id"),
+            migrator().rename_column("imagetask", "provider_task_id", "task_id"),
+            migrator().add_index("imagetask", ("task_id",))]
+
+
+def test_the_painting_columns_are_renamed_with_their_values_kept(app):
+    """The provider's task id and rewritten prompt, saved under their old names, read under
+    the new ones after the upgrade (SQLite, and PostgreSQL when the suite runs on it)."""
+    app.extensions["painter"].stop()  # init_db below starts the database object anew
+    with database.connection_context():
+        task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", provider_task_id="wan-123",
+                                status=ImageTask.SUCCEEDED)
+        Image.create(task=task, file="a.png", thumbnail="a.webp", width=8, height=8, prompt="花店",
+                     rewritten_prompt="花店，写实", model=task.model, provider="dashscope", provider_task_id="wan-123")
+        take_back_before_the_image_task_key()
+        with database.atomic():
+            migrate(*back_before_renaming_painting_columns())
+            set_schema_version(MIGRATIONS.index(rename_painting_columns))
+        assert "task_id" in [column.name for column in database.get_columns("imagetask")]
+    init_db(app.config["DATABASE_URL"])
+    with database.connection_context():
+        assert schema_version() == len(MIGRATIONS)
+        assert ImageTask.get().provider_task_id == "wan-123"
+        assert (Image.get().provider_task_id, Image.get().rewritten_prompt) == ("wan-123", "花店，写实")
+        indexes = {index.name: index.columns for index in database.get_indexes("imagetask")}
+        assert indexes["imagetask_provider_task_id"] == ["provider_task_id"]
+        assert "imagetask_task_id" not in indexes
+
+
 def dropping_the_image_task_key():
     """The steps that drop message.image_task_id, its index and its foreign key: SQLite drops a
     column in a key only by rebuilding the table (which drops the search index's triggers)."""
@@ -108,6 +144,14 @@ def dropping_the_image_task_key():
         return [migrator().drop_column("message", "image_task_id")]
     return [migrator().drop_index("message", "message_image_task_id"),
             migrator().drop_column("message", "image_task_id", legacy=True)]
+
+
+def take_back_before_the_image_task_key():
+    """message.image_task_id a plain number again, as before db.add_message_image_task_key."""
+    migrate(*dropping_the_image_task_key(), migrator().add_column("message", "image_task_id", IntegerField(null=True)))
+    if is_sqlite():  # the table was rebuilt without the search index's triggers, which it had
+        database.execute_sql("DROP TABLE message_fts")
+        create_search_index()
 
 
 def image_task_keys():
@@ -129,7 +173,7 @@ def test_a_new_database_links_a_painting_answer_to_its_task_by_a_foreign_key(app
 
 
 def test_an_older_database_gets_the_image_task_key_with_every_message_kept(app):
-    """Version 11 kept message.image_task_id as a plain number: the upgrade adds the key,
+    """Before the key, message.image_task_id was a plain number: the upgrade adds the key,
     clears an id whose task is gone, and keeps the search index and the message ids going."""
     app.extensions["painter"].stop()  # init_db below starts the database object anew
     with database.connection_context():
@@ -138,15 +182,11 @@ def test_an_older_database_gets_the_image_task_key_with_every_message_kept(app):
         painting = Message.create(conversation=conversation, role="assistant", image_task=task)
         Message.create(conversation=conversation, role="user", content="墨水屏的故事")
         newest = Message.create(conversation=conversation, role="assistant", content="以后删掉")
-        migrate(*dropping_the_image_task_key(),
-                migrator().add_column("message", "image_task_id", IntegerField(null=True)))
-        if is_sqlite():  # as a version 11 database has them
-            database.execute_sql("DROP TABLE message_fts")
-            create_search_index()
+        take_back_before_the_image_task_key()
         Message.update(image_task=task.id).where(Message.id == painting.id).execute()
         lost = Message.create(conversation=conversation, role="assistant", image_task=task.id + 100)
         newest.delete_instance()
-        set_schema_version(11)
+        set_schema_version(MIGRATIONS.index(add_message_image_task_key))
     init_db(app.config["DATABASE_URL"])
     with database.connection_context():
         assert schema_version() == len(MIGRATIONS)

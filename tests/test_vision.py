@@ -191,7 +191,7 @@ def test_an_import_with_a_broken_picture_imports_nothing(client, fake):
 
 def a_gallery_picture(app):
     from models import Image, ImageTask
-    from services.images import write_file
+    from services.painting.files import write_file
     task = ImageTask.create(model="wan2.2-t2i-flash", prompt="花店", status=ImageTask.SUCCEEDED)
     with app.app_context():
         write_file("2026/12/1-0-test.png", make_png(80, 60))

@@ -3,7 +3,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import abort, render_template, request, url_for
 from flask_babel import lazy_gettext
-from flask_htmx import HTMX
+from flask_htmx import HTMX, make_response
 from markupsafe import Markup
 
 from models import Message
@@ -72,8 +72,13 @@ def page_or_fragment(page, fragment, **context):
 
 def alert(message, status=422):
     """A sentence for the user in the page's alert area, whatever the request targeted."""
-    headers = {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
-    return render_template("partials/alert.html", message=message), status, headers
+    return make_response(render_template("partials/alert.html", message=message), status,
+                         retarget="#alerts", reswap="innerHTML")
+
+
+def first_error(errors):
+    """The sentence of the first wrong field: the alert area shows one."""
+    return next(iter(errors.values()))
 
 
 def answer_html(message):

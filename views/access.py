@@ -1,5 +1,6 @@
 """Logging in and out, when an access password is set."""
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_htmx import make_response
 
 from services import access
 from views import safe_next
@@ -24,4 +25,4 @@ def login():
 def logout():
     access.end_session()  # on the server too: a copy of the cookie no longer opens anything
     session.clear()
-    return "", 200, {"HX-Redirect": url_for("access.login")}
+    return make_response("", redirect=url_for("access.login"))

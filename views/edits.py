@@ -1,14 +1,12 @@
 """Image editing ("改这张图"): an instruction and a picture from the gallery or the chat make a
 new picture, followed by the painter like any painting."""
-import random
-
 from flask import Blueprint, abort, current_app, render_template, request
-from flask_babel import format_number, gettext
+from flask_htmx import make_response
 
 from models import Attachment, Image, ImageTask
 from services import settings as provider_settings
+from services.painting.form import EditForm
 from views import get_or_404, to_id
-from views.images import MAX_SEED, check_provider_and_model, prompt_limit, to_int
 
 bp = Blueprint("edits", __name__)
 
@@ -36,6 +34,14 @@ def source_name(args):
     return next(((name, args[name]) for name in ("attachment", "from", "image") if to_id(args.get(name))), ("image", ""))
 
 
+def source_values(args):
+    """The picture to change, as the form's values: its file, size and gallery Image (or
+    None), and the field that names it."""
+    file, image, width, height = source_from(args)
+    return {"source_file": file, "source_image": image, "width": width, "height": height,
+            "source": source_name(args)}
+
+
 def form_context(values, errors=None):
     return {"values": values, "errors": errors or {}, "providers": provider_settings.PROVIDERS,
             "model_choices": {"dashscope": WAN_EDIT_MODELS,
@@ -45,13 +51,12 @@ def form_context(values, errors=None):
 
 def default_values(args):
     """The form for a source, filled in as the earlier edit was for ?from= ("再画一次")."""
-    file, image, width, height = source_from(args)
-    values = {"source_file": file, "source": source_name(args), "width": width, "height": height,
-              "image": image.id if image else ""}
+    values = source_values(args)
     earlier = get_or_404(Image, args["from"]).task if to_id(args.get("from")) else None
     if earlier is not None:
         return {**values, "prompt": earlier.prompt, "n": earlier.n, "provider": earlier.provider,
                 "model": earlier.model, "prompt_extend": earlier.prompt_extend, "watermark": earlier.watermark}
+    image = values["source_image"]
     provider = image.provider if image else provider_settings.chat_provider()
     return {**values, "prompt": "", "n": 1, "provider": provider, "model": provider_settings.load(provider).edit_model,
             "prompt_extend": True, "watermark": False}
@@ -65,37 +70,8 @@ def page():
 
 @bp.post("/images/edit")
 def submit():
-    values, errors = read_edit_form()
-    if errors:
-        return (render_template("partials/edit_form.html", **form_context(values, errors)), 422,
-                {"HX-Retarget": "#edit-form", "HX-Reswap": "outerHTML"})
-    task = ImageTask.create(provider=values["provider"], model=values["model"], prompt=values["prompt"],
-                            n=values["n"], seed=random.randint(0, MAX_SEED), width=values["width"],
-                            height=values["height"], prompt_extend=values["prompt_extend"],
-                            watermark=values["watermark"], source_file=values["source_file"],
-                            source_image_id=values["image"] or None)
-    current_app.extensions["painter"].submit_waiting()
-    return render_template("partials/image_task.html", task=ImageTask.get_by_id(task.id))
-
-
-def read_edit_form():
-    """The edit's values (the source as ?image= or ?attachment= names it), and a sentence per wrong field."""
-    form = request.form
-    file, image, width, height = source_from(form)
-    values = {"source_file": file, "image": image.id if image else "", "source": source_name(form),
-              "width": width, "height": height, "prompt": form.get("prompt", "").strip(),
-              "provider": form.get("provider", ""), "model": form.get("model", "").strip(),
-              "n": to_int(form.get("n", "1")), "prompt_extend": form.get("prompt_extend") == "on",
-              "watermark": form.get("watermark") == "on"}
-    errors = {}
-    limit = prompt_limit(values["model"])
-    if not values["prompt"]:
-        errors["prompt"] = gettext("请写下想怎么改，例如：把天空改成晚霞。")
-    elif len(values["prompt"]) > limit:
-        errors["prompt"] = gettext("提示词最多 %(limit)s 字（现在 %(length)s 字）。", limit=limit,
-                                   length=format_number(len(values["prompt"])))
-    if values["n"] is None or not 1 <= values["n"] <= 4:
-        errors["n"] = gettext("张数应为 1–4。")
-        values["n"] = 1
-    check_provider_and_model(values, errors, gettext("请填写模型名称，例如 wan2.5-i2i-preview。"))
-    return values, errors
+    form = EditForm(request.form, source_values(request.form))
+    if form.errors:
+        return make_response(render_template("partials/edit_form.html", **form_context(form.values, form.errors)),
+                             422, retarget="#edit-form", reswap="outerHTML")
+    return render_template("partials/image_task.html", task=current_app.extensions["painter"].add(form.fields))

@@ -1,13 +1,12 @@
 """Painting (/images), the gallery (/gallery) and the picture files themselves."""
-import random
-
 from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
 from flask_babel import format_number, gettext, lazy_gettext
+from flask_htmx import make_response
 
 from models import Image, ImageTask, Message
-from providers import MODEL_ID
-from services import images as painting
 from services import settings as provider_settings
+from services.painting.files import delete_image, images_dir
+from services.painting.form import PaintingForm, prompt_limit
 from views import get_or_404, page_or_fragment, to_id
 
 bp = Blueprint("images", __name__)
@@ -16,11 +15,6 @@ SIZE_PRESETS = [("1024*1024", lazy_gettext("1:1 方形 1024×1024")), ("1280*720
                 ("720*1280", lazy_gettext("9:16 竖幅 720×1280")), ("1024*768", lazy_gettext("4:3 横幅 1024×768")),
                 ("768*1024", lazy_gettext("3:4 竖幅 768×1024"))]
 WAN_MODELS = ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "wanx2.1-t2i-turbo", "wanx2.1-t2i-plus"]
-MIN_SIDE, MAX_SIDE = 512, 1440
-MAX_PROMPT, MAX_NEGATIVE = 800, 500
-LONG_PROMPT_MODELS = ("wan2.5", "wan2.6")  # these take prompts up to 2,000 characters
-MAX_LONG_PROMPT = 2000
-MAX_SEED = 2_147_483_647
 PAGE_SIZE = 40
 
 
@@ -55,10 +49,6 @@ def values_of(image):
             "watermark": image.task.watermark if image.task else False}
 
 
-def prompt_limit(model):
-    return MAX_LONG_PROMPT if model.startswith(LONG_PROMPT_MODELS) else MAX_PROMPT
-
-
 def values_from_answer(message, selection):
     """The form filled in with an answer's text (or the part of it the reader selected), cut
     to the model's prompt limit; and a sentence saying so when it was cut."""
@@ -86,22 +76,16 @@ def page():
 
 @bp.post("/images")
 def paint():
-    values, errors = read_paint_form()
-    if errors:
-        return (render_template("partials/paint_form.html", **form_context(values, errors)), 422,
-                {"HX-Retarget": "#paint-form", "HX-Reswap": "outerHTML"})
-    if values["seed"] is None:
-        values["seed"] = random.randint(0, MAX_SEED)  # chosen here, so that it can be reused
-    task = ImageTask.create(**{k: values[k] for k in (
-        "provider", "model", "prompt", "negative_prompt", "width", "height", "n", "seed",
-        "prompt_extend", "watermark")})
-    current_app.extensions["painter"].submit_waiting()
-    return render_template("partials/image_task.html", task=ImageTask.get_by_id(task.id))
+    form = PaintingForm(request.form)
+    if form.errors:
+        return make_response(render_template("partials/paint_form.html", **form_context(form.values, form.errors)),
+                             422, retarget="#paint-form", reswap="outerHTML")
+    return render_template("partials/image_task.html", task=current_app.extensions["painter"].add(form.fields))
 
 
-@bp.get("/images/tasks/<int:task_id>")
-def task(task_id):
-    return render_template("partials/image_task.html", task=get_or_404(ImageTask, task_id))
+@bp.get("/images/tasks/<int:image_task_id>")
+def task(image_task_id):
+    return render_template("partials/image_task.html", task=get_or_404(ImageTask, image_task_id))
 
 
 @bp.get("/gallery")
@@ -120,71 +104,16 @@ def detail(image_id):
 
 @bp.delete("/gallery/<int:image_id>")
 def delete(image_id):
-    painting.delete_image(get_or_404(Image, image_id))
-    return "", 200, {"HX-Redirect": url_for("images.gallery")}
+    delete_image(get_or_404(Image, image_id))
+    return make_response("", redirect=url_for("images.gallery"))
 
 
 @bp.get("/files/<path:relative>")
 def file(relative):
     """A picture or thumbnail from the data folder; anything outside it is refused (404)."""
-    response = send_from_directory(painting.images_dir(), relative, max_age=365 * 24 * 3600,
+    response = send_from_directory(images_dir(), relative, max_age=365 * 24 * 3600,
                                    as_attachment="download" in request.args)
     response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
-
-def read_paint_form():
-    """The painting parameters, and a sentence per field that is wrong."""
-    form = request.form
-    errors = {}
-    values = {key: form.get(key, "").strip() for key in (
-        "prompt", "negative_prompt", "size", "width", "height", "n", "seed", "provider", "model")}
-    values["prompt_extend"] = form.get("prompt_extend") == "on"
-    values["watermark"] = form.get("watermark") == "on"
-    limit = prompt_limit(values["model"])
-    if not values["prompt"]:
-        errors["prompt"] = gettext("请写下想画的内容。")
-    elif len(values["prompt"]) > limit:
-        errors["prompt"] = gettext("提示词最多 %(limit)s 字（现在 %(length)s 字）。", limit=limit,
-                                   length=format_number(len(values["prompt"])))
-    if len(values["negative_prompt"]) > MAX_NEGATIVE:
-        errors["negative_prompt"] = gettext("反向提示词最多 %(limit)s 字。", limit=MAX_NEGATIVE)
-    if values["size"] != "custom":
-        values["width"], values["height"] = (values["size"] or "1024*1024").partition("*")[::2]
-    for side, problem in (("width", lazy_gettext("宽度应为 %(min)s–%(max)s 之间的整数（像素）。")),
-                          ("height", lazy_gettext("高度应为 %(min)s–%(max)s 之间的整数（像素）。"))):
-        number = to_int(values[side])
-        if number is None or not MIN_SIDE <= number <= MAX_SIDE:
-            errors["size"] = str(problem) % {"min": MIN_SIDE, "max": MAX_SIDE}
-        values[side] = number if number is not None else values[side]
-    n = to_int(values["n"])
-    if n is None or not 1 <= n <= 4:
-        errors["n"] = gettext("张数应为 1–4。")
-    values["n"] = n if n is not None else values["n"]
-    if values["seed"]:
-        seed = to_int(values["seed"])
-        if seed is None or not 0 <= seed <= MAX_SEED:
-            errors["seed"] = gettext("随机种子应为 0–%(max)s 的整数，留空则随机。", max=MAX_SEED)
-        values["seed"] = seed if seed is not None else values["seed"]
-    else:
-        values["seed"] = None
-    check_provider_and_model(values, errors, gettext("请填写模型名称，例如 wan2.2-t2i-flash。"))
-    return values, errors
-
-
-def check_provider_and_model(values, errors, missing_model):
-    """The painting or editing form's service and model; `missing_model` asks for one by example."""
-    if values["provider"] not in provider_settings.PROVIDERS:
-        errors["provider"] = gettext("请选择一个模型服务。")
-    if not MODEL_ID.match(values["model"]):
-        errors["model"] = missing_model
-    elif values["provider"] == "openrouter" and "/" not in values["model"]:
-        errors["model"] = gettext("OpenRouter 的模型名称形如「厂商/模型」，例如 google/gemini-2.5-flash-image。")
-
-
-def to_int(text):
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        return None
