@@ -13,8 +13,6 @@ import time
 
 import processes  # noqa: E402  (first: it puts the app and tests/ on the path)
 
-HX = {"HX-Request": "true"}
-
 
 def export_of(count):
     messages = [{"role": ("user", "assistant")[i % 2], "content": f"消息 {i}"} for i in range(count)]

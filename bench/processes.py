@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 
-from conftest import LiveServer, app_env, free_port, wait_for_port  # noqa: E402
-from servers import Postgres, Redis  # noqa: E402
+from helpers import LiveServer, app_env, wait_for_port  # noqa: E402
+from servers import Postgres, Redis, free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # gunicorn.conf.py's access log line, then the worker's pid and the client's stream tag.

@@ -25,6 +25,7 @@ import browser  # noqa: E402
 import history  # noqa: E402
 import report  # noqa: E402
 import streams  # noqa: E402
+from helpers import HX  # noqa: E402
 
 STREAM_LEVELS = [1, 10, 100, 500, 1000]
 SCALE_LEVELS = [100, 500, 1000]  # among STREAM_LEVELS: their direct baselines serve both
@@ -34,7 +35,6 @@ CHUNKS = 100  # 5 s at 20 chunks (tokens) a second
 FIRST_TOKEN_RUNS = 20
 HISTORY_LEVELS = [1_000, 10_000, 100_000]
 GALLERY_IMAGES = 5_000
-HX = {"HX-Request": "true"}
 
 
 def percentile(values, fraction):

@@ -1159,7 +1159,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeUpstream:
-    """Both providers on one local port; see the module docstring for the knobs."""
+    """Both providers on one local port; see the module docstring for the knobs. Also a
+    context manager: started on entry, stopped on exit."""
 
     def __init__(self, chunk_delay=0.01):
         self.chunk_delay = chunk_delay
@@ -1203,6 +1204,13 @@ class FakeUpstream:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def clear(self):
         """Forget the requests and the maxima; tasks and the [throttle-once] memory stay."""

@@ -7,12 +7,8 @@ import tarfile
 import pytest
 
 from app import create_app
-from conftest import ROOT
+from helpers import HX, ROOT, ask, painted
 from models import Conversation, Image, Message, Setting
-from test_chat import ask
-from test_images import painted
-
-HX = {"HX-Request": "true"}
 
 pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
 

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import end_generations
+from helpers import HX, end_generations
 from models import MODELS, Conversation, Image, ImageTask, Message
 from services.chat import MAX_SYSTEM_PROMPT, MAX_TEXT
 
-HX = {"HX-Request": "true"}
 BOUNDED = settings(max_examples=60, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

@@ -5,30 +5,14 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-from conftest import answer_calls, live_db
+from browser_helpers import answer, ask, live_db, open_chat
 from fake_upstream import REPLY
+from helpers import answer_calls
 from models import Conversation
 
 pytestmark = pytest.mark.browser
 
 SLOW_ANSWER = REPLY("你好")  # qwen-slow adds a tail; its start is the same
-
-
-def open_chat(page, live_server, model=""):
-    page.goto(live_server.url + "/")
-    if model:
-        page.get_by_label("模型").fill(model)
-    return page
-
-
-def ask(page, text):
-    box = page.get_by_label("消息")
-    box.fill(text)
-    box.press("Enter")
-
-
-def answer(page):
-    return page.locator("article.answer").last
 
 
 def saved_status(live_server, message_id):
@@ -154,13 +138,16 @@ def test_shift_enter_is_a_newline_and_enter_sends(page, live_server):
     expect(page.locator("article").first).to_contain_text("第二行")
 
 
+def two_conversations(page, live_server, first, second):
+    """Start a conversation with `first`, then a new one with `second`, each answered."""
+    for text in (first, second):
+        open_chat(page, live_server)
+        ask(page, text)
+        expect(answer(page).locator(".markdown")).to_be_visible()
+
+
 def test_rename_search_and_delete_in_the_sidebar(page, live_server):
-    open_chat(page, live_server)
-    ask(page, "关于花店")
-    expect(answer(page).locator(".markdown")).to_be_visible()
-    page.goto(live_server.url + "/")
-    ask(page, "关于天气")
-    expect(answer(page).locator(".markdown")).to_be_visible()
+    two_conversations(page, live_server, "关于花店", "关于天气")
     items = page.locator("#conversation-list li")
     expect(items).to_have_count(2)
     expect(items.first).to_contain_text("关于天气")
@@ -267,12 +254,7 @@ def test_no_page_or_action_logs_a_console_error(page, live_server):
     errors = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
-    open_chat(page, live_server)
-    ask(page, "第一段")
-    expect(answer(page).locator(".markdown")).to_be_visible()
-    page.goto(live_server.url + "/")
-    ask(page, "第二段")
-    expect(answer(page).locator(".markdown")).to_be_visible()
+    two_conversations(page, live_server, "第一段", "第二段")
     first = page.locator("#conversation-list li").last
     first.locator("a").click()
     expect(first.locator("a")).to_have_attribute("aria-current", "page")

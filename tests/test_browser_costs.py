@@ -4,8 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from test_browser import answer, ask
-from test_browser_moderation import open_chat
+from browser_helpers import answer, ask, open_chat
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from conftest import live_db
+from browser_helpers import live_db
 from models import Image, ImageTask
 
 pytestmark = pytest.mark.browser

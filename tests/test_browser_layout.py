@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import shoot
+from browser_helpers import shoot
 
 pytestmark = pytest.mark.browser
 

@@ -2,27 +2,11 @@
 import pytest
 from playwright.sync_api import expect
 
-from conftest import answer_calls
+from browser_helpers import answer, ask, open_chat, question
 from fake_upstream import FLAG_OUTPUT, FLAGGED, FLAGGED_BAILIAN
-from test_browser import answer, ask
+from helpers import PROVIDERS, answer_calls, sent_texts
 
 pytestmark = pytest.mark.browser
-
-PROVIDERS = [("dashscope", "qwen-plus"), ("openrouter", "openai/gpt-4o")]
-
-
-def open_chat(page, live_server, provider, model):
-    page.goto(live_server.url + "/")
-    page.get_by_label("服务").select_option(provider)
-    page.get_by_label("模型").fill(model)
-
-
-def question(page, text):
-    return page.locator("article:not(.answer)", has_text=text)
-
-
-def sent_texts(fake):
-    return [m["content"] for m in answer_calls(fake)[-1]["json"]["messages"]]
 
 
 @pytest.mark.parametrize("provider, model", PROVIDERS)

@@ -2,17 +2,15 @@
 import pytest
 from playwright.sync_api import expect
 
-from conftest import shoot
+from browser_helpers import ask, open_chat, shoot
 from fake_upstream import make_png
 
 pytestmark = pytest.mark.browser
 
 
-def ask(page, live_server, text):
-    page.goto(live_server.url + "/")
-    box = page.get_by_label("消息")
-    box.fill(text)
-    box.press("Enter")
+def answer_to(page, live_server, text):
+    open_chat(page, live_server)
+    ask(page, text)
     answer = page.locator("article.answer[data-status=done]").last
     expect(answer).to_contain_text("完毕")
     return answer
@@ -28,7 +26,7 @@ def select_text_of(locator):
 
 
 def test_paint_from_a_whole_answer(page, live_server):
-    answer = ask(page, live_server, "湖边的小屋")
+    answer = answer_to(page, live_server, "湖边的小屋")
     answer.get_by_role("link", name="用这段画图").click()
     expect(page).to_have_url(live_server.url + "/images?answer=2")
     expect(page.get_by_label("提示词", exact=True)).to_have_value(
@@ -38,7 +36,7 @@ def test_paint_from_a_whole_answer(page, live_server):
 
 
 def test_paint_from_the_selected_part_of_an_answer(page, live_server):
-    answer = ask(page, live_server, "湖边的小屋")
+    answer = answer_to(page, live_server, "湖边的小屋")
     select_text_of(answer.locator(".markdown p").first)
     answer.get_by_role("link", name="用这段画图").click()
     expect(page.get_by_label("提示词", exact=True)).to_have_value("收到：湖边的小屋。")
@@ -67,13 +65,16 @@ def a_png_file(tmp_path, name="猫.png"):
     return path
 
 
-def test_a_picture_attached_with_the_button_is_answered_by_a_model_that_can_see(page, live_server, tmp_path):
-    page.goto(live_server.url + "/")
+def ask_about_a_picture(page, live_server, tmp_path):
+    """Attach a PNG with the button and ask about it."""
+    open_chat(page, live_server)
     page.locator("#picture-input").set_input_files(a_png_file(tmp_path))
     expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
-    box = page.get_by_label("消息")
-    box.fill("这是什么颜色？")
-    box.press("Enter")
+    ask(page, "这是什么颜色？")
+
+
+def test_a_picture_attached_with_the_button_is_answered_by_a_model_that_can_see(page, live_server, tmp_path):
+    ask_about_a_picture(page, live_server, tmp_path)
     question = page.locator("article").filter(has_text="这是什么颜色？")
     expect(question.locator(".message-pictures img")).to_have_count(1)
     answer = page.locator("article.answer[data-status=done]").last
@@ -166,12 +167,7 @@ def test_editing_a_painting_makes_a_new_picture_linked_to_it(page, live_server, 
 
 
 def test_a_picture_sent_in_the_chat_can_be_edited(page, live_server, tmp_path):
-    page.goto(live_server.url + "/")
-    page.locator("#picture-input").set_input_files(a_png_file(tmp_path))
-    expect(page.locator("#composer-pictures .attached-picture")).to_have_count(1)
-    box = page.get_by_label("消息")
-    box.fill("这是什么颜色？")
-    box.press("Enter")
+    ask_about_a_picture(page, live_server, tmp_path)
     expect(page.locator("article.answer[data-status=done]")).to_have_count(1)
     page.locator(".message-pictures").get_by_role("link", name="改这张图").click()
     page.get_by_label("想怎么改").fill("加一只猫")
@@ -185,7 +181,5 @@ def test_a_message_sent_while_its_picture_uploads_waits_for_it(page, live_server
     page.goto(live_server.url + "/")
     page.route("**/attachments", lambda route: (page.wait_for_timeout(500), route.continue_()))
     page.locator("#picture-input").set_input_files(a_png_file(tmp_path))
-    box = page.get_by_label("消息")
-    box.fill("这是什么颜色？")
-    box.press("Enter")
+    ask(page, "这是什么颜色？")
     expect(page.locator("article.answer[data-status=done]").last).to_contain_text("看到 1 张图片。")

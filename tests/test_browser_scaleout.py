@@ -5,9 +5,9 @@ person sees the whole answer, and a stop keeps what was written."""
 import pytest
 from playwright.sync_api import expect
 
-from conftest import LiveServer
+from browser_helpers import answer, ask, open_chat
 from fake_upstream import REPLY
-from test_browser import answer, ask, open_chat
+from helpers import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.scaleout]
 

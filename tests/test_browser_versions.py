@@ -2,10 +2,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from conftest import answer_calls
+from browser_helpers import answer, ask, open_chat, question
 from fake_upstream import REPLY
-from test_browser import answer, ask
-from test_browser_moderation import PROVIDERS, open_chat, question
+from helpers import PROVIDERS, sent_texts
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +24,7 @@ def test_regenerate_keeps_the_old_answer_as_a_version(page, live_server, fake, p
     page.screenshot(path=f"/tmp/conv-versions-answer-{provider}-desktop.png")
     ask(page, "接着说")
     expect(answer(page).locator(".markdown")).to_contain_text("收到：接着说")
-    assert [m["content"] for m in answer_calls(fake)[-1]["json"]["messages"]] == ["你好", REPLY("你好"), "接着说"]
+    assert sent_texts(fake) == ["你好", REPLY("你好"), "接着说"]
 
 
 @pytest.mark.parametrize("provider, model", PROVIDERS)
@@ -42,7 +41,7 @@ def test_editing_a_past_message_branches_and_the_old_branch_stays(page, live_ser
     expect(page.locator("article")).to_have_count(2)
     edited = question(page, "新的第一句")
     expect(edited.locator(".versions")).to_contain_text("2 / 2")
-    assert [m["content"] for m in answer_calls(fake)[-1]["json"]["messages"]] == ["新的第一句"]
+    assert sent_texts(fake) == ["新的第一句"]
     page.set_viewport_size({"width": 375, "height": 812})
     page.screenshot(path=f"/tmp/conv-versions-branch-{provider}-phone.png")
     edited.get_by_role("button", name="上一个版本").click()

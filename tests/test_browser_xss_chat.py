@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from conftest import live_db
+from browser_helpers import live_db
 from fake_upstream import REPLY
 from models import Conversation, Message
 from services.chat import title_from

@@ -4,7 +4,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from conftest import live_db
+from browser_helpers import live_db
 from models import Image, ImageTask
 from xss import BREAKOUTS, PAYLOADS, assert_nothing_ran, joined, watch
 

@@ -1,40 +1,16 @@
-"""Chat through the app's HTTP endpoints, against the fake upstream."""
+"""Chat through the app's HTTP endpoints, against the fake upstream. Every upstream fault,
+per provider, is in test_fault_matrix.py; here are only the ones it does not cover."""
 import re
-import time
 
 import pytest
 from markupsafe import escape
 
-from conftest import DASHSCOPE_KEY, ON_POSTGRES, OPENROUTER_KEY, answer_calls, is_title_call
 from db import create_search_index, database
-from fake_upstream import REPLY
+from fake_upstream import REPLY, is_title_call
+from helpers import (DASHSCOPE_KEY, HX, ON_POSTGRES, OPENROUTER_KEY, answer_calls, answer_id, ask, read_stream,
+                     send, wait_for, wait_until, wait_until_streaming)
 from models import Conversation, Image, ImageTask, Message
 from services.failures import error_text
-
-HX = {"HX-Request": "true"}
-
-
-def send(client, text, conversation_id="", provider="dashscope", model="", **extra):
-    data = {"text": text, "conversation_id": conversation_id, "provider": provider,
-            "model": model, "system_prompt": "", **extra}
-    return client.post("/send", data=data, headers=HX)
-
-
-def answer_id(response):
-    return int(re.findall(r'id="msg-(\d+)"', response.text)[-1])
-
-
-def read_stream(client, message_id):
-    return client.get(f"/m/{message_id}/stream").get_data(as_text=True)
-
-
-def ask(client, text="你好", **options):
-    """Send a message and read its answer's stream to the end; return the final message."""
-    response = send(client, text, **options)
-    assert response.status_code == 200, response.text
-    message_id = answer_id(response)
-    read_stream(client, message_id)
-    return Message.get_by_id(message_id)
 
 
 def last_stream_call(fake):
@@ -108,35 +84,16 @@ def test_openrouter_reasoning_is_kept(client, fake):
     assert message.reasoning == "让我想一想：用户在打招呼。"
 
 
-@pytest.mark.parametrize("model", ["fault-crlf", "fault-split", "fault-no-done", "fault-slow-first",
-                                   "fault-rate-limit-once"])
+@pytest.mark.parametrize("model", ["fault-crlf", "fault-split", "fault-no-done", "fault-rate-limit-once"])
 def test_unusual_but_valid_streams_give_the_whole_answer(client, fake, model):
     message = ask(client, "你好", model=model)
     assert message.status == Message.DONE, message.error
     assert message.content == REPLY("你好")
 
 
-FAULTS = [
-    ("dashscope", "fault-rate-limit", "请求太频繁"),
-    ("dashscope", "fault-quota", "额度已用完"),
-    ("dashscope", "fault-too-long", "长度上限"),
-    ("dashscope", "fault-input-moderation", "输入内容未通过安全审核"),
-    ("dashscope", "fault-500", "服务繁忙"),
-    ("dashscope", "fault-502", "服务繁忙"),
-    ("dashscope", "fault-503", "服务繁忙"),
-    ("dashscope", "Qwen-Plus", "模型不存在"),
-    ("openrouter", "or-fault/rate-limit", "请求过多"),
-    ("openrouter", "or-fault/moderation", "审核"),
-    ("openrouter", "or-fault/502", "换一个模型"),
-    ("openrouter", "or-fault/503", "换一个模型"),
-    ("openrouter", "or-fault/timeout", "超时"),
-    ("openrouter", "no-such/model", "厂商/模型"),
-]
-
-
-@pytest.mark.parametrize("provider, model, sentence", FAULTS)
-def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, provider, model, sentence):
-    message = ask(client, "你好", provider=provider, model=model)
+@pytest.mark.parametrize("model, sentence", [("or-fault/timeout", "超时"), ("no-such/model", "厂商/模型")])
+def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, model, sentence):
+    message = ask(client, "你好", provider="openrouter", model=model)
     assert message.status == Message.ERROR
     assert sentence in error_text(message.error)
     html = client.get(f"/m/{message.id}").text
@@ -144,25 +101,13 @@ def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, provider, mo
     assert "Traceback" not in html
 
 
-CUT_SHORT = [
-    ("dashscope", "fault-output-moderation", "安全审核中断"),
-    ("dashscope", "fault-drop", "连接中断"),
-    ("dashscope", "fault-stall", "超时"),
-    ("dashscope", "fault-malformed", "无法识别"),
-    ("openrouter", "or-fault/midstream", "途中出错"),
-    ("openrouter", "or-fault/drop", "连接中断"),
-    ("openrouter", "or-fault/content-filter", "安全审核中断"),
-]
-
-
-@pytest.mark.parametrize("provider, model, sentence", CUT_SHORT)
-def test_an_answer_cut_short_keeps_its_partial_text(client, fake, provider, model, sentence):
-    message = ask(client, "你好", provider=provider, model=model)
+def test_an_answer_cut_short_keeps_its_partial_text(client, fake):
+    message = ask(client, "你好", provider="openrouter", model="or-fault/content-filter")
     assert message.status == Message.ERROR
-    assert sentence in error_text(message.error)
+    assert "安全审核中断" in error_text(message.error)
     assert message.content and REPLY("你好").startswith(message.content)
-    follow_up = ask(client, "还在吗", conversation_id=message.conversation_id, provider=provider,
-                    model="qwen-plus" if provider == "dashscope" else "openai/gpt-4o")
+    follow_up = ask(client, "还在吗", conversation_id=message.conversation_id, provider="openrouter",
+                    model="openai/gpt-4o")
     assert follow_up.status == Message.DONE
 
 
@@ -172,13 +117,6 @@ def test_a_wrong_key_says_so_and_never_shows_the_key(client, fake):
     message = ask(client, "你好")
     assert "API Key 无效" in error_text(message.error)
     assert "sk-wrong" not in client.get(f"/c/{message.conversation_id}").text
-
-
-def test_network_failure_is_explained(client, fake, app):
-    client.post("/settings/dashscope", data={"region": "custom", "base_url": "http://127.0.0.1:9",
-                                             "api_key": "sk-fake-network-0000-1111"}, headers=HX)
-    message = ask(client, "你好")
-    assert "无法连接" in error_text(message.error)
 
 
 def test_reattaching_to_a_finished_answer_never_starts_a_new_generation(client, fake):
@@ -192,7 +130,7 @@ def test_reattaching_to_a_finished_answer_never_starts_a_new_generation(client, 
 def test_a_second_listener_gets_the_text_so_far_then_the_rest(client, fake):
     response = send(client, "你好", model="qwen-slow")
     message_id = answer_id(response)
-    time.sleep(0.6)
+    wait_until_streaming(client, message_id)
     stream = read_stream(client, message_id)
     snapshot = stream.split("event: snapshot\n", 1)[1].split("\n\n", 1)[0]
     assert "收到" in snapshot
@@ -203,8 +141,7 @@ def test_a_second_listener_gets_the_text_so_far_then_the_rest(client, fake):
 def test_the_answer_is_saved_while_it_grows(client, fake):
     response = send(client, "你好", model="qwen-slow")
     message_id = answer_id(response)
-    time.sleep(2.5)
-    partial = Message.get_by_id(message_id)
+    partial = wait_until(lambda: Message.get_or_none((Message.id == message_id) & (Message.content != "")))
     assert partial.status == Message.STREAMING
     assert partial.content and REPLY("你好").startswith(partial.content[:10])
     client.post(f"/m/{message_id}/stop", headers=HX)
@@ -212,7 +149,8 @@ def test_the_answer_is_saved_while_it_grows(client, fake):
 
 def test_one_save_writes_the_text_so_far_of_every_running_answer(app, client, fake):
     ids = [answer_id(send(client, text, model="qwen-slow")) for text in ("你好", "早上好")]
-    time.sleep(0.5)
+    for message_id in ids:
+        wait_until_streaming(client, message_id)
     app.extensions["generations"].save_running()
     for message_id in ids:
         saved = Message.get_by_id(message_id)
@@ -223,7 +161,7 @@ def test_one_save_writes_the_text_so_far_of_every_running_answer(app, client, fa
 def test_stop_keeps_what_came_so_far(client, fake):
     response = send(client, "你好", model="qwen-slow")
     message_id = answer_id(response)
-    time.sleep(0.8)
+    wait_until_streaming(client, message_id)
     html = client.post(f"/m/{message_id}/stop", headers=HX).text
     message = Message.get_by_id(message_id)
     assert message.status == Message.STOPPED
@@ -390,9 +328,10 @@ def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
 def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
     first = ask(client, "第一句")
     question = Message.get(Message.content == "第一句")
-    client.post(f"/m/{question.id}/edit", data={"text": "改过的第一句"}, headers=HX)
+    edited = client.post(f"/m/{question.id}/edit", data={"text": "改过的第一句"}, headers=HX)
+    read_stream(client, answer_id(edited))  # the index leaves out a streaming answer: let this one end
     slow = answer_id(send(client, "你好", conversation_id=first.conversation_id, model="qwen-slow"))
-    time.sleep(0.5)
+    wait_until_streaming(client, slow)
     client.post(f"/m/{slow}/stop", headers=HX)
     fts_integrity_check()
     assert "新对话" not in client.get("/conversations", query_string={"q": "改过的"}).text
@@ -473,7 +412,6 @@ def test_painting_from_the_chat_puts_a_polling_card_in_the_conversation(client, 
     task = ImageTask.get()
     assert (task.prompt, task.model, task.n) == ("一间花店", "wan2.2-t2i-flash", 1)
     assert task.provider_task_id  # submitted with the request
-    from test_images import wait_for
     assert wait_for(task.id).status == ImageTask.SUCCEEDED
     answer = Message.get(Message.role == "assistant")
     page = client.get(f"/c/{answer.conversation_id}").text
@@ -491,17 +429,18 @@ def test_a_painting_in_the_chat_is_left_out_of_the_next_prompt(client, fake):
     assert roles == ["user", "user"]
 
 
-def test_listeners_are_let_go_even_when_the_final_save_fails(app, monkeypatch):
+def test_listeners_are_let_go_even_when_the_final_save_fails(app, client, fake, monkeypatch):
     from peewee import OperationalError
     from services.generation import Answer
     generations = app.extensions["generations"]
-    running = generations.running[987654] = Answer(generations, 987654)
-    listener = running.follow()
-    assert next(listener) == ("snapshot", ("", ""))
+    message_id = answer_id(send(client, "你好", model="qwen-slow"))
+    listener = generations.follow(message_id)
+    assert next(listener)[0] == "snapshot"
 
-    def database_gone(fields):
+    def database_gone(answer, fields):
         raise OperationalError("too many clients already")
-    monkeypatch.setattr(running, "save_final", database_gone)
+    monkeypatch.setattr(Answer, "save_final", database_gone)
     with pytest.raises(OperationalError):
-        running.finish(Message.DONE)
-    assert list(listener) == [] and 987654 not in generations.running
+        generations.stop(message_id)
+    list(listener)  # it ends instead of waiting for ever
+    assert not generations.is_generated(message_id)

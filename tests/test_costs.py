@@ -5,12 +5,9 @@ import re
 
 import pytest
 
-from conftest import answer_calls, wait_until
+from helpers import HX, answer_calls, answer_id, ask, imported, paint, read_stream, send, wait_until
 from models import Conversation, ImageTask, Message, UsageRecord
 from services import costs
-from test_chat import HX, answer_id, ask, read_stream, send
-from test_images import paint
-from test_exports import imported
 
 
 def answer_records():

@@ -1,25 +1,9 @@
 """Export one or all conversations, and import a JSON export back with nothing lost."""
-import io
 import json
-import re
 
 from app import create_app
-from conftest import new_database_url, wait_until
-from models import Conversation, ImportJob, Message
-from test_chat import ask
-
-HX = {"HX-Request": "true"}
-
-
-def imported(client, content):
-    """Upload `content` and follow its import job to the end: the last answer."""
-    upload = {"file": (io.BytesIO(content), "x.json")}
-    response = client.post("/import", data=upload, headers=HX, content_type="multipart/form-data")
-    if response.status_code != 200:
-        return response
-    job_id = int(re.search(r'id="import-job-(\d+)"', response.text).group(1))
-    wait_until(lambda: not ImportJob.get_by_id(job_id).is_unfinished)
-    return client.get(f"/import/{job_id}", headers=HX)
+from helpers import HX, ask, imported, new_database_url
+from models import Conversation, Message
 
 
 def without_export_time(data):

@@ -6,13 +6,11 @@ import re
 
 import pytest
 
-from conftest import DASHSCOPE_KEY, OPENROUTER_KEY, ROOT
 from fake_upstream import REPLY
+from helpers import DASHSCOPE_KEY, HX, OPENROUTER_KEY, ROOT, answer_id, read_stream, save_settings, send
 from models import Message
 from services.failures import error_text
-from test_chat import answer_id, read_stream, send
 
-HX = {"HX-Request": "true"}
 GOOD_MODEL = {"dashscope": "qwen-plus", "openrouter": "openai/gpt-4o"}
 
 # fault: {provider: (how to cause it, sentence the person reads, is the partial text kept)}
@@ -65,7 +63,7 @@ def configure(client, fake, provider, how):
     elif how.startswith("base_url="):  # a new address needs the key typed again
         fields["base_url"] = how[len("base_url="):]
         fields["api_key"] = DASHSCOPE_KEY if provider == "dashscope" else OPENROUTER_KEY
-    client.post(f"/settings/{provider}", data=fields, headers=HX)
+    save_settings(client, provider, **fields)
     return GOOD_MODEL[provider] if "=" in how else how
 
 

@@ -12,38 +12,17 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from app import create_app
-from conftest import DASHSCOPE_KEY, OPENROUTER_KEY, ROOT, LiveServer, app_env, free_port
 from fake_upstream import FakeUpstream
+from helpers import (DASHSCOPE_KEY, HX, OPENROUTER_KEY, PASSWORD, ROOT, LiveServer, app_env, ask, login, new_app,
+                     save_settings)
 from models import Message, Setting
+from servers import free_port
 from services import access
 from services.failures import error_text
-from test_chat import ask
-
-HX = {"HX-Request": "true"}
-PASSWORD = "correct horse"
-
-
-def new_app(monkeypatch, fake, data_dir, **env):
-    for name, value in {**app_env(fake, data_dir), **env}.items():
-        monkeypatch.setenv(name, value)
-    return create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0, "IMAGE_WORKER": False})
-
-
-def login(client, password=PASSWORD, next_url=None):
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    data = {"password": password, "csrf_token": token, **({"next": next_url} if next_url else {})}
-    return client.post("/login", data=data)
 
 
 def page_token(client):
     return re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/settings").text).group(1)
-
-
-@pytest.fixture
-def locked_app(fake, tmp_path, monkeypatch):
-    return new_app(monkeypatch, fake, tmp_path / "locked", MOYAN_PASSWORD=PASSWORD)
 
 
 def read(name):
@@ -56,32 +35,20 @@ def read(name):
 NEW_KEY = "sk-fake4444typed5555again6666"
 
 
-@pytest.fixture(scope="module")
-def elsewhere():
+@pytest.fixture
+def stranger():
     """Another server, at an address someone typed into the settings: it notes every
     Authorization header it receives."""
-    server = FakeUpstream()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def stranger(elsewhere):
-    elsewhere.clear()
-    return elsewhere
+    with FakeUpstream() as server:
+        yield server
 
 
 def keys_received(server):
     return [entry["headers"]["Authorization"] for entry in server.requests if entry["authorization"]]
 
 
-def save(client, provider, **fields):
-    return client.post(f"/settings/{provider}", data=fields, headers=HX)
-
-
 def test_testing_another_address_with_the_key_field_blank_never_sends_the_saved_key(client, fake, stranger):
-    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key=NEW_KEY)
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key=NEW_KEY)
     html = client.post("/settings/dashscope/test", data={"region": "custom", "base_url": stranger.dashscope_base},
                        headers=HX).text
     assert "请在「设置」里重新输入 API Key" in html
@@ -89,8 +56,8 @@ def test_testing_another_address_with_the_key_field_blank_never_sends_the_saved_
 
 
 def test_saving_another_address_without_the_key_is_refused_and_nothing_changes(client, fake, stranger):
-    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key=NEW_KEY)
-    response = save(client, "dashscope", region="custom", base_url=stranger.dashscope_base)
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key=NEW_KEY)
+    response = save_settings(client, "dashscope", region="custom", base_url=stranger.dashscope_base)
     assert response.status_code == 422 and "请在这里重新输入 API Key" in response.text
     assert Setting.get_value("dashscope_base_url") == fake.dashscope_base
     assert ask(client, "你好").status == Message.DONE
@@ -100,7 +67,7 @@ def test_saving_another_address_without_the_key_is_refused_and_nothing_changes(c
 
 def test_an_environment_key_goes_only_to_the_environment_address(client, stranger):
     for name, base in (("dashscope", stranger.dashscope_base), ("openrouter", stranger.openrouter_base)):
-        assert "重新输入" in save(client, name, region="custom", base_url=base).text
+        assert "重新输入" in save_settings(client, name, region="custom", base_url=base).text
         client.post(f"/settings/{name}/test", data={"region": "custom", "base_url": base}, headers=HX)
     assert keys_received(stranger) == []
 
@@ -116,7 +83,7 @@ def test_an_address_saved_before_keys_were_bound_gets_no_key_and_the_answer_says
 
 
 def test_a_key_typed_again_goes_to_the_new_address(client, stranger):
-    save(client, "openrouter", base_url=stranger.openrouter_base, api_key=NEW_KEY)
+    save_settings(client, "openrouter", base_url=stranger.openrouter_base, api_key=NEW_KEY)
     test = client.post("/settings/openrouter/test", data={"base_url": stranger.openrouter_base}, headers=HX)
     assert "连接成功" in test.text
     assert set(keys_received(stranger)) == {f"Bearer {NEW_KEY}"}

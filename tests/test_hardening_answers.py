@@ -6,7 +6,7 @@ import pytest
 from fake_upstream import REPLY
 from models import Conversation, Message
 from services.markdown import IN_PROCESS_LIMIT, render, render_here
-from test_chat import HX, ask
+from helpers import HX, ask, save_settings
 
 
 def test_an_answer_is_rendered_once_when_it_is_saved_and_then_shown_as_stored(client, fake):
@@ -48,7 +48,6 @@ def test_a_usage_that_is_not_an_object_still_ends_the_answer(client, fake):
 
 
 def test_a_models_list_of_plain_strings_still_tests_the_connection(client, fake):
-    from test_settings import save
-    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-models-strings-0000")
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-models-strings-0000")
     response = client.post("/settings/dashscope/test", headers=HX)
     assert response.status_code == 200 and "连接成功" in response.text

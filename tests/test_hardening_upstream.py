@@ -13,13 +13,9 @@ import re
 
 import pytest
 
-from conftest import ROOT, wait_until
+from helpers import HX, ROOT, imported, last_task, paint, wait_for, wait_until
 from models import Conversation, Image, ImageTask, ImportJob, Message
 from services.failures import error_text
-from test_exports import imported
-from test_images import paint, wait_for
-
-HX = {"HX-Request": "true"}
 OPENROUTER_IMAGE_MODEL = "google/gemini-2.5-flash-image"
 
 
@@ -30,10 +26,6 @@ def submits_of(fake, marker):
 
 def polls_of(fake, task):
     return [r for r in fake.requests if r["path"].endswith(f"/tasks/{task.provider_task_id}")]
-
-
-def last_task():
-    return ImageTask.select().order_by(ImageTask.id.desc()).get()
 
 
 # -- 3. replies the image API should never send --------------------------------------------

@@ -8,10 +8,9 @@ import sys
 
 from babel.messages.pofile import read_po
 
-from conftest import ROOT
+from helpers import HX, ROOT, ask, imported, painted, save_settings
 
 CJK = re.compile("[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
-HX = {"HX-Request": "true"}
 EN_CATALOGUE = os.path.join(ROOT, "translations", "en", "LC_MESSAGES", "messages.po")
 NOT_SHOWN = [re.compile(p, re.S) for p in (
     r"\{#.*?#\}",  # Jinja comments
@@ -136,9 +135,7 @@ def test_an_error_saved_before_errors_had_codes_is_shown_as_it_was_saved(client)
 def test_an_error_saved_by_a_background_thread_is_in_each_readers_language(client, fake):
     """An answer fails in its own thread, which has no reader: whoever reads the page is told
     why in their language."""
-    from test_chat import ask
-    client.post("/settings/dashscope", data={"region": "custom", "base_url": fake.dashscope_base,
-                                             "api_key": "sk-wrong-key-0000-9999"}, headers=HX)
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong-key-0000-9999")
     page = f"/c/{ask(client, '你好').conversation_id}"
     assert "API Key 无效" in client.get(page).text
     assert "The API key is invalid" in english(client).get(page).text
@@ -153,7 +150,6 @@ def test_an_answer_cut_by_a_restart_says_so_in_english(client):
 
 
 def test_a_painting_asked_in_english_tells_a_chinese_reader_in_chinese(client, fake):
-    from test_images import painted
     task = painted(english(client), "画 [partial]", n="3")
     assert task.error.startswith('{"code": "painting_partial", "kept": 2, "failed": 1')  # no sentence saved
     assert "2 painted, 1 failed: " in client.get(f"/images/tasks/{task.id}").text
@@ -162,7 +158,6 @@ def test_a_painting_asked_in_english_tells_a_chinese_reader_in_chinese(client, f
 
 
 def test_an_import_refused_says_why_in_each_readers_language(client):
-    from test_exports import imported
     refused = imported(client, b'{"format": "something else", "conversations": []}')
     assert "这不是墨言导出的对话文件（JSON）。" in refused.text
     job = re.search(r'id="import-job-(\d+)"', refused.text).group(1)

@@ -1,37 +1,13 @@
 """Painting with Wan and OpenRouter: tasks followed on the server, pictures kept on disk."""
 import datetime
 import os
-import time
 
 import pytest
 
 from app import create_app
+from helpers import HX, paint, painted, wait_for
 from models import Image, ImageTask, now
 from services.failures import error_text
-
-HX = {"HX-Request": "true"}
-
-
-def paint(client, prompt, **fields):
-    data = {"prompt": prompt, "negative_prompt": "", "size": "1024*1024", "n": "1", "seed": "",
-            "prompt_extend": "on", "provider": "dashscope", "model": "wan2.2-t2i-flash", **fields}
-    return client.post("/images", data=data, headers=HX)
-
-
-def wait_for(image_task_id, seconds=15):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        task = ImageTask.get_by_id(image_task_id)
-        if not task.is_running:
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {image_task_id} still {task.status}")
-
-
-def painted(client, prompt, **fields):
-    response = paint(client, prompt, **fields)
-    assert response.status_code == 200, response.text
-    return wait_for(ImageTask.select().order_by(ImageTask.id.desc()).get().id)
 
 
 def data_path(app, relative):

@@ -2,19 +2,10 @@
 
 import pytest
 
-from conftest import answer_calls
 from fake_upstream import FLAG_OUTPUT, FLAGGED, FLAGGED_BAILIAN, REPLY
+from helpers import HX, PROVIDERS, answer_calls, answer_id, ask, imported, read_stream, send, sent_texts
 from models import Conversation, Message
 from services.failures import error_text
-from test_chat import HX, answer_id, ask, read_stream, send
-from test_exports import imported
-
-PROVIDERS = [("dashscope", "qwen-plus"), ("openrouter", "openai/gpt-4o")]
-
-
-def sent_texts(fake):
-    """The message texts of the newest answer request."""
-    return [m["content"] for m in answer_calls(fake)[-1]["json"]["messages"]]
 
 
 @pytest.mark.parametrize("provider, model", PROVIDERS)

@@ -6,10 +6,8 @@ import sys
 import pytest
 
 from app import create_app
-from conftest import ROOT, postgres_database
+from helpers import HX, ROOT, ask, painted, postgres_database
 from models import Conversation, Image, Setting
-from test_chat import HX, ask
-from test_images import painted
 
 
 @pytest.mark.sqlite_only  # moves from SQLite

@@ -1,12 +1,10 @@
 """Pictures and words in one loop (issue 16): from an answer to a painting, and back."""
 import datetime
 
-from conftest import wait_until
 from fake_upstream import WAN_FAILED_MESSAGE
+from helpers import paint, wait_for
 from models import Conversation, ImageTask, Message, now
 from services.failures import error_text
-
-HX = {"HX-Request": "true"}
 
 
 def an_answer(content):
@@ -48,20 +46,9 @@ def test_painting_from_a_missing_answer_is_not_found(client):
 
 # -- the painting form (issue 16, point 2) ---------------------------------------
 
-def paint(client, prompt, **fields):
-    data = {"prompt": prompt, "size": "1024*1024", "n": "1", "provider": "dashscope",
-            "model": "wan2.2-t2i-flash", **fields}
-    return client.post("/images", data=data, headers=HX)
-
-
-def finished(image_task_id, seconds=20):
-    wait_until(lambda: not ImageTask.get_by_id(image_task_id).is_running, seconds)
-    return ImageTask.get_by_id(image_task_id)
-
-
 def test_openrouter_is_asked_once_for_each_picture(client, fake):
     paint(client, "一只猫", provider="openrouter", model="google/gemini-2.5-flash-image", n="3")
-    task = finished(ImageTask.get().id)
+    task = wait_for(ImageTask.get().id)
     assert task.status == ImageTask.SUCCEEDED, task.error
     assert task.images().count() == 3
     calls = [r for r in fake.requests if r["path"].endswith("/chat/completions")]
@@ -90,12 +77,12 @@ def test_the_time_of_a_task_counts_from_the_request_queue_included(app):
 
 def test_a_failed_task_is_explained_in_chinese_without_the_providers_english(client, fake):
     paint(client, "画 [fail]")
-    task = finished(ImageTask.get().id)
+    task = wait_for(ImageTask.get().id)
     assert error_text(task.error).startswith("服务商认为参数有误")
     assert WAN_FAILED_MESSAGE not in error_text(task.error)
 
 
 def test_a_partly_failed_task_says_in_chinese_what_went_wrong(client, fake):
     paint(client, "画 [partial]", n="2")
-    task = finished(ImageTask.get().id)
+    task = wait_for(ImageTask.get().id)
     assert error_text(task.error) == "生成了 1 张，另有 1 张失败：服务商生成超时，请稍后重试。"

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from conftest import LiveServer, app_env, wait_until
+from helpers import LiveServer, app_env, wait_until
 from fake_upstream import REPLY
 
 pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself

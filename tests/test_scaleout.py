@@ -2,12 +2,11 @@
 docs/DEPLOY.md: whatever one process starts, the other can show, stop or finish."""
 import re
 import threading
-import time
 
 import psycopg
 import pytest
 
-from conftest import LiveServer, app_env, postgres_database, wait_until
+from helpers import LiveServer, app_env, postgres_database, wait_until
 from fake_upstream import REPLY, SLOW_TAIL
 from servers import Redis
 
@@ -55,7 +54,8 @@ def test_an_answer_sent_through_one_process_streams_through_the_other(servers):
     first, second = servers
     session = first.session()  # the same cookie works on both: one secret key in the database
     message_id = send(first, session, "你好")
-    time.sleep(1)  # well into the answer: the other process must give the text so far
+    # well into the answer (its text is saved every second): the other process must give the text so far
+    wait_until(lambda: rows(first, "SELECT content FROM message WHERE id = %s", message_id)[0][0])
     seen = []
     with session.get(f"{second.url}/m/{message_id}/stream", stream=True, timeout=30) as stream:
         for event, data in events(stream):

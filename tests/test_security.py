@@ -7,26 +7,10 @@ import stat
 import pytest
 
 from app import create_app
+from helpers import HX, ask, login, painted
 from models import Conversation, Image, ImageTask, Message, Setting
-from test_chat import ask
 
-HX = {"HX-Request": "true"}
 SECRET_KEY_VALUE = "sk-fake7777secret6666never5555seen"
-
-
-@pytest.fixture
-def locked_app(fake, tmp_path, monkeypatch):
-    for name, value in {"MOYAN_DATA_DIR": str(tmp_path / "locked"), "MOYAN_PASSWORD": "correct horse"}.items():
-        monkeypatch.setenv(name, value)
-    app = create_app({"TESTING": True, "LOGIN_FAILURE_DELAY": 0})
-    yield app
-    app.extensions["painter"].stop()
-
-
-def login(client, password):
-    page = client.get("/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    return client.post("/login", data={"password": password, "csrf_token": token})
 
 
 # -- CSRF -------------------------------------------------------------------
@@ -221,7 +205,6 @@ def test_a_saved_key_appears_in_no_page_fragment_stream_or_log(client, fake, cap
     client.post("/settings/openrouter", data={"api_key": SECRET_KEY_VALUE + "or"}, headers=HX)
     message = ask(client, "你好")
     failed = ask(client, "再来", conversation_id=message.conversation_id, model="fault-drop")
-    from test_images import painted
     task = painted(client, "一间花店")
     image = Image.get()
     bodies = []

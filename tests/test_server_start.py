@@ -1,5 +1,5 @@
 """What `make run` prints: gunicorn's log, then one line saying where to open Moyan."""
-from conftest import LiveServer, app_env, wait_until
+from helpers import LiveServer, app_env, wait_until
 
 
 def started(fake, tmp_path, **env):

@@ -1,15 +1,10 @@
 """The settings editor: keys stay secret, models are suggested, mistakes are explained."""
 import pytest
 
-from conftest import DASHSCOPE_KEY
+from helpers import DASHSCOPE_KEY, HX, save_settings
 from models import Setting
 
-HX = {"HX-Request": "true"}
 NEW_KEY = "sk-fake1111saved2222key3333abcd"
-
-
-def save(client, provider, **fields):
-    return client.post(f"/settings/{provider}", data=fields, headers=HX)
 
 
 def test_the_page_has_both_providers_with_their_defaults(client):
@@ -21,7 +16,7 @@ def test_the_page_has_both_providers_with_their_defaults(client):
 
 
 def test_a_saved_key_is_never_sent_back_only_its_last_four_characters(client):
-    response = save(client, "dashscope", region="cn", api_key=NEW_KEY, text_model="qwen-max")
+    response = save_settings(client, "dashscope", region="cn", api_key=NEW_KEY, text_model="qwen-max")
     assert response.status_code == 200
     assert "已保存" in response.text
     for html in (response.text, client.get("/settings").text, client.get("/").text):
@@ -39,14 +34,14 @@ def test_an_environment_key_is_used_until_one_is_saved_and_never_shown(client):
 
 
 def test_an_empty_key_field_keeps_the_saved_key(client):
-    save(client, "dashscope", region="cn", api_key=NEW_KEY)
-    save(client, "dashscope", region="cn", api_key="", text_model="qwen-max")
+    save_settings(client, "dashscope", region="cn", api_key=NEW_KEY)
+    save_settings(client, "dashscope", region="cn", api_key="", text_model="qwen-max")
     assert Setting.get_value("dashscope_api_key") == NEW_KEY
     assert Setting.get_value("dashscope_text_model") == "qwen-max"
 
 
 def test_the_saved_key_can_be_removed(client):
-    save(client, "openrouter", api_key=NEW_KEY)
+    save_settings(client, "openrouter", api_key=NEW_KEY)
     html = client.post("/settings/openrouter/key/delete", headers=HX).text
     assert "已删除" in html
     assert Setting.get_value("openrouter_api_key") is None
@@ -64,7 +59,7 @@ def test_the_saved_key_can_be_removed(client):
     ({"region": "custom", "base_url": "http://exa mple.com"}, "http://"),
 ])
 def test_a_wrong_field_is_explained_next_to_it_and_nothing_is_saved(client, fields, sentence):
-    response = save(client, "dashscope", **{"region": "cn", **fields})
+    response = save_settings(client, "dashscope", **{"region": "cn", **fields})
     assert response.status_code == 422
     assert sentence in response.text
     assert "没有保存" in response.text
@@ -72,10 +67,10 @@ def test_a_wrong_field_is_explained_next_to_it_and_nothing_is_saved(client, fiel
 
 
 def test_text_with_a_nul_character_is_refused_with_a_sentence_and_nothing_is_saved(client):
-    response = save(client, "dashscope", region="custom", base_url="http://example.com/\x00")
+    response = save_settings(client, "dashscope", region="custom", base_url="http://example.com/\x00")
     assert response.status_code == 422 and "空字符" in response.text
     assert set(Setting.all_values()) == {"secret_key"}
-    response = client.post("/send", data={"text": "你好\x00"}, headers={"HX-Request": "true"})
+    response = client.post("/send", data={"text": "你好\x00"}, headers=HX)
     assert response.status_code == 422 and "空字符" in response.text
     assert client.get("/conversations", query_string={"q": "\x00"}).status_code == 422
 
@@ -90,19 +85,19 @@ def test_test_connection_lists_the_models_and_offers_them_as_suggestions(client,
 
 
 def test_test_connection_explains_a_wrong_or_foreign_key(client, fake):
-    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong00000key")
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong00000key")
     html = client.post("/settings/dashscope/test", headers=HX).text
     assert "API Key 无效" in html and "地域" in html
     assert "sk-wrong" not in html
 
 
 def test_test_connection_explains_no_network(client):
-    save(client, "dashscope", region="custom", base_url="http://127.0.0.1:9", api_key=NEW_KEY)
+    save_settings(client, "dashscope", region="custom", base_url="http://127.0.0.1:9", api_key=NEW_KEY)
     assert "无法连接" in client.post("/settings/dashscope/test", headers=HX).text
 
 
 def test_openrouter_test_checks_the_key_not_just_the_public_model_list(client, fake):
-    save(client, "openrouter", api_key="sk-or-v1-wrong-0000")
+    save_settings(client, "openrouter", api_key="sk-or-v1-wrong-0000")
     html = client.post("/settings/openrouter/test", headers=HX).text
     assert "OpenRouter API Key 无效" in html
     assert fake.requests[-1]["path"].endswith("/key")
@@ -130,7 +125,7 @@ def test_every_form_control_has_a_label(client):
 
 
 def test_the_key_is_not_logged(client, fake, caplog):
-    save(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong-secret-1234")
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong-secret-1234")
     client.post("/settings/dashscope/test", headers=HX)
     assert "sk-wrong-secret" not in caplog.text
 

@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers import ROOT
 
 TAILWIND = os.path.join(os.path.dirname(sys.executable), "tailwindcss")
 

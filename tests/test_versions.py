@@ -1,11 +1,9 @@
 """Regenerate and edit keep what was there: versions of a turn, branches from an edit."""
 import json
 
-from conftest import answer_calls
 from fake_upstream import REPLY
+from helpers import HX, ask, imported, read_stream, sent_texts
 from models import Conversation, Message
-from test_chat import HX, ask, read_stream
-from test_exports import imported
 
 
 def visible(conversation_id):
@@ -30,10 +28,6 @@ def edit(client, question, text):
     client.post(f"/m/{question.id}/edit", data={"text": text}, headers=HX)
     read_stream(client, newest_answer().id)
     return newest_answer()
-
-
-def sent_texts(fake):
-    return [m["content"] for m in answer_calls(fake)[-1]["json"]["messages"]]
 
 
 def test_regenerating_keeps_every_earlier_answer_as_a_version_of_the_turn(client, fake):

@@ -7,13 +7,10 @@ import zlib
 
 import pytest
 
-from conftest import answer_calls, wait_until
+from helpers import DASHSCOPE_KEY, HX, answer_calls, ask, imported, last_task, wait_for
 from fake_upstream import make_png
 from models import Attachment, Message
 from services.failures import error_text
-from test_exports import imported
-
-HX = {"HX-Request": "true"}
 
 
 def upload(client, *files, attached=()):
@@ -36,14 +33,9 @@ def header_only_png(width, height):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
-def send(client, text, pictures=(), conversation_id="", provider="dashscope", model=""):
-    data = {"text": text, "conversation_id": conversation_id, "provider": provider, "model": model,
-            "system_prompt": "", "attachment": [str(p.id) for p in pictures]}
-    response = client.post("/send", data=data, headers=HX)
-    assert response.status_code == 200, response.text
-    message = Message.select().where(Message.role == "assistant").order_by(Message.id.desc()).get()
-    client.get(f"/m/{message.id}/stream").get_data()
-    return Message.get_by_id(message.id)
+def send(client, text, pictures=(), **options):
+    """Ask with `pictures` attached; return the finished answer."""
+    return ask(client, text, attachment=[str(p.id) for p in pictures], **options)
 
 
 def sent_pictures(call):
@@ -122,7 +114,6 @@ def test_openrouter_says_in_its_model_list_which_models_can_see(client, fake, mo
 def test_the_fake_refuses_pictures_for_a_model_that_cannot_see(client, fake):
     """Without the routing, the request would fail: the fake checks it."""
     import requests
-    from conftest import DASHSCOPE_KEY
     body = {"model": "qwen-plus", "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
     response = requests.post(fake.dashscope_base + "/compatible-mode/v1/chat/completions", json=body,
@@ -223,10 +214,7 @@ def edit(client, source, prompt="把天空改成晚霞", **fields):
 
 
 def finished_task():
-    from models import ImageTask
-    task = ImageTask.select().order_by(ImageTask.id.desc()).get()
-    wait_until(lambda: not ImageTask.get_by_id(task.id).is_running, 20)
-    return ImageTask.get_by_id(task.id)
+    return wait_for(last_task().id)
 
 
 def test_editing_a_gallery_picture_on_dashscope_makes_a_new_picture_linked_both_ways(app, client, fake):
