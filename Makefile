@@ -49,16 +49,16 @@ translations: $(VENV)/.runtime
 
 # The database and every picture in backups/moyan-DATE.tar.gz (API keys left out).
 backup: $(VENV)/.runtime
-	$(BIN)/python -m services.backup create
+	$(BIN)/flask --app app backup
 
 # make restore FILE=backups/moyan-....tar.gz  (into an empty MOYAN_DATA_DIR)
 restore: $(VENV)/.runtime
-	$(BIN)/python -m services.backup restore "$(FILE)"
+	$(BIN)/flask --app app restore "$(FILE)"
 
 # make move-to-postgresql TO=postgresql://user:pass@host/moyan  (an empty database; stop Moyan
 # first): every row of MOYAN_DATA_DIR/moyan.db, ids unchanged. docs/DEPLOY.md has the rest.
 move-to-postgresql: $(VENV)/.scale
-	$(BIN)/python -m services.move "$(TO)"
+	$(BIN)/flask --app app move-to-postgresql "$(TO)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }

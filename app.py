@@ -2,17 +2,20 @@
 import logging
 import os
 
+import click
 from flask import Flask, render_template
-from flask_babel import Babel, format_number, gettext, lazy_gettext
+from flask.cli import ScriptInfo
+from flask_babel import Babel, format_number, lazy_gettext
 from flask_compress import Compress
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 from whitenoise import WhiteNoise
 
-import models
+import db
 from providers.dashscope import DEFAULT_BASE_URL as DASHSCOPE_BASE_URL
 from providers.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
-from services import access, open_bind
+from services import access, backup, move, open_bind
+from services.failures import error_text
 from services.generation import Generations
 from services.painting.scheduler import Painter
 from views import access as access_views
@@ -75,12 +78,6 @@ def trusted_hosts(host, listed):
     return sorted({host, "127.0.0.1", "localhost", "::1"})
 
 
-def translated(sentence):
-    """A sentence saved in the database (an error), in the reader's language when it is one
-    we know; a plain string, so that Jinja still escapes it (it may quote an upstream)."""
-    return str(gettext(sentence)) if sentence else sentence
-
-
 def create_app(config=None):
     app = Flask(__name__)
     app.config.from_mapping(config_from_env(), **COMPRESSION)
@@ -90,25 +87,16 @@ def create_app(config=None):
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"partials": partials})])
     Babel(app, locale_selector=language.current, default_locale=language.DEFAULT)
     app.context_processor(language.template_gettext)
-    app.jinja_env.filters.update(number=format_number, translated=translated)
+    app.jinja_env.filters.update(number=format_number, error_text=error_text)
     app.jinja_env.globals.update(html_lang=language.html_lang, language=language.current,
                                  answer_html=answer_html)
 
-    models.init_db(app.config["DATABASE_URL"])
-    app.extensions["generations"] = Generations(app.config["REDIS_URL"])
-    with app.app_context(), models.db.connection_context():
-        app.extensions["generations"].interrupt_orphans()
-        app.secret_key = access.secret_key()
-        app.config["SESSION_COOKIE_NAME"] = access.cookie_name(app.secret_key)
-        access.check_open_bind(app.config)
     app.session_interface = access.SessionInterface()
     app.before_request(access.refuse_untrusted_host)
-    app.before_request(models.open_db)
+    db.init_app(app)
     app.before_request(access.protect)
     app.before_request(refuse_nul)
     app.after_request(access.add_security_headers)
-    app.after_request(models.release_db)
-    app.teardown_request(models.close_db)
     app.jinja_env.globals.update(csrf_token=access.csrf_token, is_password_set=access.is_password_set,
                                  current_theme=current_theme)
     Compress(app)
@@ -126,12 +114,35 @@ def create_app(config=None):
     htmx.init_app(app)
     for bp in (access_views.bp, chat.bp, edits.bp, exports.bp, images.bp, language.bp, settings.bp, usage.bp):
         app.register_blueprint(bp)
-    app.extensions["painter"] = Painter(app)
-    if app.config.get("IMAGE_WORKER", True):
-        app.extensions["painter"].start()
+    for command in (backup.backup_command, backup.restore_command, move.move_command):
+        app.cli.add_command(command)
     app.register_error_handler(404, lambda e: (render_template("not_found.html"), 404))
     app.register_error_handler(413, lambda e: alert(exports.TOO_LARGE, 413))
     app.register_error_handler(500, lambda e: alert(lazy_gettext("出了点问题，这次操作没有完成。请刷新页面后重试。"), 500))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("peewee").setLevel(logging.INFO)  # its debug lines carry query values: keys
+    if not is_made_by_flask_command():
+        start(app)
     return app
+
+
+def is_made_by_flask_command():
+    """Whether the `flask` command is making the app for one of its commands (flask --app app
+    backup). Those open what they need themselves and leave a running Moyan alone: no
+    database made where a backup is restored, no answers marked interrupted, no painter."""
+    context = click.get_current_context(silent=True)
+    return context is not None and context.find_object(ScriptInfo) is not None
+
+
+def start(app):
+    """Open the database and start the background work: what serving needs."""
+    db.init_db(app.config["DATABASE_URL"])
+    app.extensions["generations"] = Generations(app.config["REDIS_URL"])
+    with app.app_context(), db.database.connection_context():
+        app.extensions["generations"].interrupt_orphans()
+        app.secret_key = access.secret_key()
+        app.config["SESSION_COOKIE_NAME"] = access.cookie_name(app.secret_key)
+        access.check_open_bind(app.config)
+    app.extensions["painter"] = Painter(app)
+    if app.config.get("IMAGE_WORKER", True):
+        app.extensions["painter"].start()

@@ -1,101 +1,17 @@
-"""The database: settings, conversations and messages, and schema upgrades."""
+"""The models: settings, conversations and messages, paintings and pictures, usage, imports
+and logins, with the small queries the views and services ask them for. The database they
+live on, its connections and its schema upgrades are in db.py."""
 import datetime
-import os
 import uuid
-from contextlib import contextmanager
 
-from peewee import (SQL, AutoField, BooleanField, CharField, DatabaseProxy, DateTimeField, FloatField,
-                    ForeignKeyField, IntegerField, Model, NodeList, SqliteDatabase, TextField, fn)
-from playhouse.db_url import connect, parse
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
-from playhouse.migrate import SchemaMigrator, migrate
+from peewee import (SQL, AutoField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
+                    IntegerField, Model, NodeList, TextField, fn)
 
-db = DatabaseProxy()
-
-POSTGRESQL_SCHEMES = ("postgres", "postgresql", "postgres+pool", "postgresql+pool")
-# Each process keeps at most 20 connections and a request waits (up to 30 s) for a free one
-# rather than failing: hundreds of streams end at once. The URL's query may say otherwise
-# (postgresql://…/moyan?max_connections=40).
-POOL = {"max_connections": 20, "timeout": 30, "stale_timeout": 300}
+from db import database, is_sqlite
 
 
 def now():
     return datetime.datetime.now()
-
-
-def init_db(url):
-    """Open the database at `url` (sqlite:///path, postgresql://… through a connection pool,
-    or another playhouse.db_url URL) and upgrade it."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        is_new = not os.path.exists(path)
-        # Connections are kept and handed from request to request (opening one and setting
-        # its pragmas cost more than most requests); a request waits for a free one.
-        database = PooledSqliteDatabase(path, max_connections=32, timeout=30, stale_timeout=600,
-                                        check_same_thread=False, pragmas={
-            "journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": "normal"})
-        if is_new:
-            # The database holds API keys: readable by the owner only.
-            open(path, "a").close()
-            os.chmod(path, 0o600)
-    elif url.split("://")[0] in POSTGRESQL_SCHEMES:
-        database = PooledPostgresqlDatabase(**{**POOL, **parse(url, unquote_password=True)})
-    else:
-        database = connect(url)
-    db.initialize(database)
-    # Several workers start together: one at a time upgrades the schema.
-    with db.connection_context(), one_process_at_a_time(SCHEMA_LOCK):
-        upgrade_schema()
-    return database
-
-
-# Advisory lock ids of our own (PostgreSQL).
-SCHEMA_LOCK = 0x6D6F79616E  # "moyan"
-SUBMIT_LOCK = SCHEMA_LOCK + 1
-
-
-@contextmanager
-def one_process_at_a_time(lock_id):
-    """On PostgreSQL, a transaction that only one process holds at a time (an advisory
-    lock). SQLite serves a single process: nothing to hold, and a transaction there would
-    lock out every other writer."""
-    if is_sqlite():
-        yield
-        return
-    with db.atomic():
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
-        yield
-
-
-@contextmanager
-def connection():
-    """A connection for work that may run inside a request or outside one (a thread).
-    Peewee's connection_context() closes on exit even a connection it did not open."""
-    if not db.is_closed():
-        yield
-        return
-    with db.connection_context():
-        yield
-
-
-def is_sqlite():
-    return isinstance(db.obj, SqliteDatabase)
-
-
-def open_db():
-    db.connect(reuse_if_open=True)
-
-
-def close_db(exc=None):
-    if not db.is_closed():
-        db.close()
-
-
-def release_db(response):
-    """after_request: give the connection back as soon as the response is made, not once it
-    has been sent: with hundreds of slow clients, sending takes a while."""
-    close_db()
-    return response
 
 
 class IdField(AutoField):
@@ -114,7 +30,7 @@ def day_of(field):
 
 class BaseModel(Model):
     class Meta:
-        database = db
+        database = database
 
 
 class Setting(BaseModel):
@@ -205,10 +121,104 @@ class Conversation(BaseModel):
         self.save(only=[Conversation.updated_at, *(getattr(Conversation, name) for name in changes)])
 
 
+class ImageTask(BaseModel):
+    """One painting request: a Wan async task, or one OpenRouter image call.
+
+    `prompt` is what the person wrote (for an edit, the instruction); `id` is Moyan's own
+    id of the task (`image_task_id` elsewhere), `provider_task_id` Wan's."""
+    WAITING, PENDING, RUNNING = "waiting", "pending", "running"
+    SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
+    ACTIVE = (WAITING, PENDING, RUNNING)
+    MAX_PROMPT = 800  # characters; a few models take more (services/painting/form.py)
+    MAX_SEED = 2_147_483_647  # Wan's largest seed
+
+    id = IdField()
+    provider = CharField(default="dashscope")
+    model = CharField()
+    prompt = TextField()
+    negative_prompt = TextField(default="")
+    width = IntegerField(default=1024)
+    height = IntegerField(default=1024)
+    n = IntegerField(default=1)
+    seed = IntegerField(null=True)
+    prompt_extend = BooleanField(default=True)
+    watermark = BooleanField(default=False)
+    status = CharField(default=WAITING, index=True)
+    provider_task_id = CharField(default="", index=True)
+    request_id = CharField(default="")
+    error = TextField(default="")
+    polls = IntegerField(default=0)
+    next_poll_at = DateTimeField(default=now)
+    created_at = DateTimeField(default=now)
+    submitted_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    # The lease: the painter (one per server process) following the task, and until when;
+    # another process may take the task over once it has run out (services/painting/scheduler.py).
+    lease_owner = CharField(default="")
+    lease_until = DateTimeField(null=True)
+    # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
+    # from the gallery, that Image's id; `prompt` holds the instruction.
+    source_file = CharField(default="")
+    source_image_id = IntegerField(null=True, index=True)
+
+    @property
+    def is_edit(self):
+        return bool(self.source_file)
+
+    @property
+    def source_image(self):
+        return Image.get_or_none(Image.id == self.source_image_id) if self.source_image_id else None
+
+    @property
+    def is_running(self):
+        return self.status in self.ACTIVE
+
+    @classmethod
+    def lease_has_run_out(cls):
+        """A condition: no process holds the task now."""
+        return cls.lease_until.is_null() | (cls.lease_until < now())
+
+    @property
+    def size(self):
+        return f"{self.width}*{self.height}"
+
+    def seconds_elapsed(self):
+        """Since the request, the wait in the queues included: it never jumps back."""
+        end = self.finished_at or now()
+        return max(0, int((end - self.created_at).total_seconds()))
+
+    def images(self):
+        return self.image_set.order_by(Image.index)
+
+    @classmethod
+    def edits_of(cls, source_file, limit=20):
+        """The latest edits of the picture `source_file`, newest first."""
+        return list(cls.select().where(cls.source_file == source_file).order_by(cls.id.desc()).limit(limit))
+
+    @classmethod
+    def recent(cls, limit=20):
+        return cls.select().order_by(cls.id.desc()).limit(limit)
+
+    # Lists, not cursors: an open cursor pins an old snapshot while the loop writes.
+    @classmethod
+    def waiting(cls):
+        return list(cls.select().where(cls.status == cls.WAITING).order_by(cls.id))
+
+    @classmethod
+    def due(cls):
+        """Wan tasks at the provider whose next poll is due."""
+        return list(cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
+                                       & (cls.provider == "dashscope") & (cls.next_poll_at <= now())))
+
+    @classmethod
+    def busy_count(cls):
+        return cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
+                                  & (cls.provider == "dashscope")).count()
+
+
 class Message(BaseModel):
     STREAMING, DONE, STOPPED, ERROR, INTERRUPTED = "streaming", "done", "stopped", "error", "interrupted"
-    # Saved in the source language; shown through the `translated` filter.
-    INTERRUPTED_ERROR = "服务在回答途中重启，回答被中断，已保留已生成的部分，可点击「重新生成」。"
+    INTERRUPTED_ERROR = "answer_interrupted"  # a failure code: services/failures.py has its sentence
 
     id = IdField()
     conversation = ForeignKeyField(Conversation, on_delete="CASCADE")
@@ -223,7 +233,9 @@ class Message(BaseModel):
     prompt_tokens = IntegerField(null=True)
     completion_tokens = IntegerField(null=True)
     total_tokens = IntegerField(null=True)
-    image_task_id = IntegerField(null=True)  # set when the "answer" is a painting (画图 in chat)
+    # Set when the "answer" is a painting (画图 in chat). Moyan never deletes an image task
+    # (deleting a picture keeps its task), so a painting answer always finds its card.
+    image_task = ForeignKeyField(ImageTask, null=True, on_delete="SET NULL", column_name="image_task_id")
     is_vision_fallback = BooleanField(default=False)  # the default vision model answered: the chosen one cannot see
     created_at = DateTimeField(default=now)
     # Left out of every later request: by hand, or because moderation refused it (a flagged
@@ -246,10 +258,6 @@ class Message(BaseModel):
 
     def pictures(self):
         return list(self.attachments.order_by(Attachment.id)) if self.role == "user" else []
-
-    @property
-    def image_task(self):
-        return ImageTask.get_or_none(ImageTask.id == self.image_task_id) if self.image_task_id else None
 
     @classmethod
     def matching(cls, query):
@@ -371,101 +379,6 @@ class Message(BaseModel):
                                fn.COUNT(cls.id).alias("answers"))
                     .where((cls.role == "assistant") & (cls.total_tokens > 0) & (cls.created_at >= since))
                     .group_by(day, cls.model).order_by(day, cls.model).dicts())
-
-
-class ImageTask(BaseModel):
-    """One painting request: a Wan async task, or one OpenRouter image call.
-
-    `prompt` is what the person wrote (for an edit, the instruction); `id` is Moyan's own
-    id of the task (`image_task_id` elsewhere), `provider_task_id` Wan's."""
-    WAITING, PENDING, RUNNING = "waiting", "pending", "running"
-    SUCCEEDED, PARTIAL, FAILED, CANCELED, EXPIRED = "succeeded", "partial", "failed", "canceled", "expired"
-    ACTIVE = (WAITING, PENDING, RUNNING)
-    MAX_PROMPT = 800  # characters; a few models take more (services/painting/form.py)
-    MAX_SEED = 2_147_483_647  # Wan's largest seed
-
-    id = IdField()
-    provider = CharField(default="dashscope")
-    model = CharField()
-    prompt = TextField()
-    negative_prompt = TextField(default="")
-    width = IntegerField(default=1024)
-    height = IntegerField(default=1024)
-    n = IntegerField(default=1)
-    seed = IntegerField(null=True)
-    prompt_extend = BooleanField(default=True)
-    watermark = BooleanField(default=False)
-    status = CharField(default=WAITING, index=True)
-    provider_task_id = CharField(default="", index=True)
-    request_id = CharField(default="")
-    error = TextField(default="")
-    polls = IntegerField(default=0)
-    next_poll_at = DateTimeField(default=now)
-    created_at = DateTimeField(default=now)
-    submitted_at = DateTimeField(null=True)
-    finished_at = DateTimeField(null=True)
-    # The lease: the painter (one per server process) following the task, and until when;
-    # another process may take the task over once it has run out (services/painting/scheduler.py).
-    lease_owner = CharField(default="")
-    lease_until = DateTimeField(null=True)
-    # An edit ("改这张图"): the picture changed (relative to the images folder) and, when it came
-    # from the gallery, that Image's id; `prompt` holds the instruction.
-    source_file = CharField(default="")
-    source_image_id = IntegerField(null=True, index=True)
-
-    @property
-    def is_edit(self):
-        return bool(self.source_file)
-
-    @property
-    def source_image(self):
-        return Image.get_or_none(Image.id == self.source_image_id) if self.source_image_id else None
-
-    @property
-    def is_running(self):
-        return self.status in self.ACTIVE
-
-    @classmethod
-    def lease_has_run_out(cls):
-        """A condition: no process holds the task now."""
-        return cls.lease_until.is_null() | (cls.lease_until < now())
-
-    @property
-    def size(self):
-        return f"{self.width}*{self.height}"
-
-    def seconds_elapsed(self):
-        """Since the request, the wait in the queues included: it never jumps back."""
-        end = self.finished_at or now()
-        return max(0, int((end - self.created_at).total_seconds()))
-
-    def images(self):
-        return self.image_set.order_by(Image.index)
-
-    @classmethod
-    def edits_of(cls, source_file, limit=20):
-        """The latest edits of the picture `source_file`, newest first."""
-        return list(cls.select().where(cls.source_file == source_file).order_by(cls.id.desc()).limit(limit))
-
-    @classmethod
-    def recent(cls, limit=20):
-        return cls.select().order_by(cls.id.desc()).limit(limit)
-
-    # Lists, not cursors: an open cursor pins an old snapshot while the loop writes.
-    @classmethod
-    def waiting(cls):
-        return list(cls.select().where(cls.status == cls.WAITING).order_by(cls.id))
-
-    @classmethod
-    def due(cls):
-        """Wan tasks at the provider whose next poll is due."""
-        return list(cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
-                                       & (cls.provider == "dashscope") & (cls.next_poll_at <= now())))
-
-    @classmethod
-    def busy_count(cls):
-        return cls.select().where(cls.status.in_((cls.PENDING, cls.RUNNING))
-                                  & (cls.provider == "dashscope")).count()
 
 
 class Image(BaseModel):
@@ -649,184 +562,3 @@ class LoginSession(BaseModel):
 
 MODELS = [Setting, Conversation, Message, ImageTask, Image, Attachment, UsageRecord, LoginFailure,
           LoginSession, ImportJob]
-
-def add_conversation_pin():
-    migrate(migrator().add_column("conversation", "is_pinned", BooleanField(default=False)))
-
-
-def add_message_image_task():
-    migrate(migrator().add_column("message", "image_task_id", IntegerField(null=True)))
-
-
-def add_sidebar_order_index():
-    migrate(migrator().add_index("conversation", ("is_pinned", "updated_at", "id")))
-
-
-def add_message_content_html():
-    migrate(migrator().add_column("message", "content_html", TextField(null=True)))
-
-
-def add_image_task_lease():
-    migrate(migrator().add_column("imagetask", "lease_owner", CharField(default="")),
-            migrator().add_column("imagetask", "lease_until", DateTimeField(null=True)))
-
-
-def add_conversation_export_id():
-    migrate(migrator().add_column("conversation", "export_id", CharField(default="")))
-    for row in Conversation.select(Conversation.id).tuples():
-        Conversation.update(export_id=uuid.uuid4().hex).where(Conversation.id == row[0]).execute()
-    migrate(migrator().add_index("conversation", ("export_id",), unique=True))
-
-
-def add_message_context_marks():
-    migrate(migrator().add_column("message", "is_excluded", BooleanField(default=False)),
-            migrator().add_column("message", "moderated", CharField(default="")))
-
-
-def add_message_cost():
-    migrate(migrator().add_column("message", "cost", FloatField(null=True)),
-            migrator().add_column("message", "currency", CharField(default="")),
-            migrator().add_column("message", "is_usage_estimate", BooleanField(default=False)))
-
-
-def fill_usage_ledger():
-    """The usage ledger starts with what the messages and pictures kept so far say
-    (no cost: no price was known then)."""
-    zero, no = SQL("0"), SQL("false") if not is_sqlite() else SQL("0")
-    columns = [UsageRecord.at, UsageRecord.kind, UsageRecord.provider, UsageRecord.model,
-               UsageRecord.prompt_tokens, UsageRecord.completion_tokens, UsageRecord.reasoning_tokens,
-               UsageRecord.images, UsageRecord.currency, UsageRecord.is_estimate, UsageRecord.is_imported,
-               UsageRecord.conversation_id, UsageRecord.message_id, UsageRecord.image_task_id]
-    answers = (Message.select(Message.created_at, SQL("'answer'"), Message.provider, Message.model,
-                              fn.COALESCE(Message.prompt_tokens, 0), fn.COALESCE(Message.completion_tokens, 0),
-                              zero, zero, SQL("''"), no, no, Message.conversation, Message.id, SQL("NULL"))
-               .where((Message.role == "assistant") & (Message.total_tokens > 0)))
-    UsageRecord.insert_from(answers, columns).execute()
-    pictures = (Image.select(fn.MIN(Image.created_at), SQL("'painting'"), fn.MIN(Image.provider),
-                             fn.MIN(Image.model), zero, zero, zero, fn.COUNT(Image.id), SQL("''"), no, no,
-                             SQL("NULL"), SQL("NULL"), Image.task)
-                .group_by(Image.task))
-    UsageRecord.insert_from(pictures, columns).execute()
-
-
-def add_message_versions():
-    """Messages before versions form one path each: every message follows the one before it."""
-    migrate(migrator().add_column("message", "parent_id", IntegerField(null=True)),
-            migrator().add_column("message", "is_chosen", BooleanField(default=True)),
-            migrator().add_column("message", "is_current", BooleanField(default=True)))
-    db.execute_sql("""UPDATE message SET parent_id = (
-        SELECT MAX(earlier.id) FROM message AS earlier
-        WHERE earlier.conversation_id = message.conversation_id AND earlier.id < message.id)""")
-
-
-def add_pictures_in_the_loop():
-    migrate(migrator().add_column("imagetask", "source_file", CharField(default="")),
-            migrator().add_column("imagetask", "source_image_id", IntegerField(null=True)),
-            migrator().add_index("imagetask", ("source_image_id",)),
-            migrator().add_column("message", "is_vision_fallback", BooleanField(default=False)))
-
-
-def rename_painting_columns():
-    """The provider's task id and its rewritten prompt get names of their own."""
-    migrate(migrator().rename_column("imagetask", "task_id", "provider_task_id"),
-            migrator().drop_index("imagetask", "imagetask_task_id"),
-            migrator().add_index("imagetask", ("provider_task_id",)),
-            migrator().rename_column("image", "task_id", "provider_task_id"),
-            migrator().rename_column("image", "actual_prompt", "rewritten_prompt"))
-
-
-# Each step upgrades a database of the previous version; append, never edit.
-MIGRATIONS = [add_conversation_pin, add_message_image_task, add_sidebar_order_index, add_image_task_lease,
-              add_message_content_html, add_conversation_export_id, add_message_context_marks,
-              add_message_cost, fill_usage_ledger, add_message_versions, add_pictures_in_the_loop,
-              rename_painting_columns]
-
-
-def migrator():
-    return SchemaMigrator.from_database(db.obj)
-
-
-# Full-text search over finished messages (a streaming answer's text changes every
-# second; it is indexed once it ends). Trigrams match Chinese, which has no spaces.
-MESSAGE_FTS = [
-    """CREATE VIRTUAL TABLE message_fts USING fts5(
-        content, content='message', content_rowid='id', tokenize='trigram')""",
-    """CREATE TRIGGER message_fts_insert AFTER INSERT ON message WHEN new.status != 'streaming'
-       BEGIN INSERT INTO message_fts(rowid, content) VALUES (new.id, new.content); END""",
-    """CREATE TRIGGER message_fts_delete AFTER DELETE ON message WHEN old.status != 'streaming'
-       BEGIN INSERT INTO message_fts(message_fts, rowid, content)
-             VALUES ('delete', old.id, old.content); END""",
-    """CREATE TRIGGER message_fts_update AFTER UPDATE OF content, status ON message
-       BEGIN INSERT INTO message_fts(message_fts, rowid, content)
-             SELECT 'delete', old.id, old.content WHERE old.status != 'streaming';
-             INSERT INTO message_fts(rowid, content)
-             SELECT new.id, new.content WHERE new.status != 'streaming'; END""",
-    "INSERT INTO message_fts(message_fts) VALUES ('rebuild')",
-    """INSERT INTO message_fts(message_fts, rowid, content)
-       SELECT 'delete', id, content FROM message WHERE status = 'streaming'""",
-]
-
-
-# PostgreSQL: a trigram index on the text, which ILIKE '%…%' uses (Chinese included).
-MESSAGE_TRIGRAMS = [
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS message_content_trgm ON message USING gin (content gin_trgm_ops)",
-]
-
-
-def create_search_index():
-    """The full-text index (and on SQLite the triggers that keep it), built from the
-    messages there."""
-    if not is_sqlite():
-        for statement in MESSAGE_TRIGRAMS:
-            db.execute_sql(statement)
-        return
-    if db.table_exists("message_fts"):
-        return
-    with db.atomic():
-        for statement in MESSAGE_FTS:
-            db.execute_sql(statement)
-
-
-def upgrade_schema():
-    """A new database gets every table at the latest version; an older one runs the
-    steps it lacks, each in a transaction. New tables need no step."""
-    is_new = not db.table_exists("conversation")
-    # Only missing tables: creating an existing table's indexes could name columns that
-    # its migration steps have yet to add.
-    db.create_tables([model for model in MODELS if not model.table_exists()])
-    create_search_index()
-    version = len(MIGRATIONS) if is_new else schema_version()
-    # SQLite rebuilds a table to change a column: with foreign keys on, dropping the old
-    # conversation table would cascade-delete every message.
-    set_foreign_keys(False)
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.atomic():
-            step()
-            set_schema_version(number)
-    set_foreign_keys(True)
-    if is_new:
-        set_schema_version(version)
-
-
-def set_foreign_keys(is_on):
-    if is_sqlite():
-        db.pragma("foreign_keys", int(is_on))
-
-
-# The schema's version: SQLite keeps it in the file's header; elsewhere a one-row table.
-def schema_version():
-    if is_sqlite():
-        return db.pragma("user_version")
-    db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-    row = db.execute_sql("SELECT max(version) FROM schema_version").fetchone()
-    return row[0] or 0
-
-
-def set_schema_version(number):
-    if is_sqlite():
-        db.pragma("user_version", number)
-        return
-    db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-    db.execute_sql("DELETE FROM schema_version")
-    db.execute_sql("INSERT INTO schema_version (version) VALUES (%s)", (number,))

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-import models
+import db
 from models import Conversation, Image, ImageTask, Message
 
 LONG_CONVERSATION = 500  # messages in the conversation that is opened
@@ -32,10 +32,10 @@ def seed_history(data_dir, message_count, seed=1):
     """`message_count` messages in message_count/10 conversations, one of them
     LONG_CONVERSATION long; returns that conversation's id."""
     rng = random.Random(seed)
-    models.init_db(f"sqlite:///{os.path.join(data_dir, 'moyan.db')}")
+    db.init_db(f"sqlite:///{os.path.join(data_dir, 'moyan.db')}")
     start = datetime.datetime(2025, 1, 1)
     conversation_count = max(1, message_count // 10)
-    with models.db.connection_context(), models.db.atomic():
+    with db.database.connection_context(), db.database.atomic():
         Conversation.insert_many(
             {"title": sentence(rng, 20)[:30], "model": "qwen-plus",
              "created_at": start + datetime.timedelta(minutes=i),
@@ -66,7 +66,7 @@ def seed_gallery(app, image_count, originals=6):
     """`originals` pictures saved by the app's own code (file + WebP thumbnail), then
     image_count rows pointing at them; returns the thumbnail sizes in bytes."""
     from services.painting.files import images_dir, save_image
-    with app.app_context(), models.db.connection_context():
+    with app.app_context(), db.database.connection_context():
         task = ImageTask.create(model="wan2.2-t2i-flash", prompt="一只猫", status="succeeded")
         saved = [save_image(task, i, picture_png(i), "image/png", "", "") for i in range(originals)]
         sizes = [os.path.getsize(os.path.join(images_dir(), s.thumbnail)) for s in saved]
@@ -76,7 +76,7 @@ def seed_gallery(app, image_count, originals=6):
                  "thumbnail": saved[n % originals].thumbnail,
                  "prompt": f"第 {n} 张：花店门口的猫，水彩",
                  "model": ("wan2.2-t2i-flash", "wan2.2-t2i-plus")[n % 2]} for n in range(image_count)]
-        with models.db.atomic():
+        with db.database.atomic():
             for batch in range(0, len(rows), 1000):
                 Image.insert_many(rows[batch:batch + 1000]).execute()
     return sizes

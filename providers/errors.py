@@ -12,11 +12,19 @@ from flask_babel import lazy_gettext
 class ProviderError(Exception):
     user_message = lazy_gettext("模型服务暂时不可用，请稍后再试。")
     is_retryable = False
+    kinds = {}  # every kind by its class name: the code a failed answer or painting keeps (services/failures.py)
 
     def __init__(self, detail="", retry_after=None):
         super().__init__(detail or self.__class__.__name__)
         self.detail = detail
         self.retry_after = retry_after
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        ProviderError.kinds[cls.__name__] = cls
+
+
+ProviderError.kinds["ProviderError"] = ProviderError
 
 
 class MissingKey(ProviderError):

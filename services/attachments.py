@@ -6,10 +6,10 @@ import os
 import uuid
 import warnings
 
-from flask_babel import gettext
 from PIL import Image as PILImage
 
 from models import Attachment, now
+from services.failures import Failure
 from services.painting.files import images_dir, write_file
 
 MAX_PICTURES = 4  # per message
@@ -20,15 +20,15 @@ FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": (
 THUMBNAIL_SIZE = (256, 256)
 
 
-class BadPicture(ValueError):
-    """The upload is not a picture we take; the message says why, in the reader's language."""
+class BadPicture(Failure):
+    """The upload is not a picture we take; str() says why, in the reader's language."""
 
 
 def read_upload(upload):
     """The bytes of an uploaded file, refused past MAX_BYTES without reading it all."""
     data = upload.stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise BadPicture(gettext("「%(name)s」超过 10 MB，请换一张小一些的图片。", name=upload.filename or "?"))
+        raise BadPicture("picture_too_big", name=upload.filename or "?")
     return data
 
 
@@ -36,7 +36,7 @@ def save_picture(data, name="", message=None):
     """Check `data` (type, size and pixels read from its header, before decoding it) and keep
     it with a thumbnail; return the Attachment (of `message`, else unsent)."""
     if len(data) > MAX_BYTES:
-        raise BadPicture(gettext("「%(name)s」超过 10 MB，请换一张小一些的图片。", name=name or "?"))
+        raise BadPicture("picture_too_big", name=name or "?")
     try:
         with warnings.catch_warnings():  # the size is checked just below, with a sentence
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
@@ -44,15 +44,14 @@ def save_picture(data, name="", message=None):
     except Exception:
         picture = None
     if picture is None or picture.format not in FORMATS:
-        raise BadPicture(gettext("「%(name)s」不是 PNG、JPEG 或 WebP 图片。", name=name or "?"))
+        raise BadPicture("picture_type", name=name or "?")
     width, height = picture.size
     if width * height > MAX_PIXELS or min(width, height) < MIN_SIDE:
-        raise BadPicture(gettext("「%(name)s」是 %(width)s×%(height)s 像素，请用每边至少 %(min)s 像素、总共不超过 2,500 万像素的图片。",
-                                 name=name or "?", width=width, height=height, min=MIN_SIDE))
+        raise BadPicture("picture_pixels", name=name or "?", width=width, height=height, min=MIN_SIDE)
     try:
         small = thumbnail_of(picture)
     except Exception:
-        raise BadPicture(gettext("「%(name)s」已损坏，无法读取。", name=name or "?")) from None
+        raise BadPicture("picture_broken", name=name or "?") from None
     content_type, extension = FORMATS[picture.format]
     stem = f"uploads/{now():%Y/%m}/{uuid.uuid4().hex}"
     write_file(f"{stem}.{extension}", data)

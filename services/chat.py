@@ -6,7 +6,8 @@ import random
 from flask import current_app
 from flask_babel import format_number, gettext
 
-from models import Attachment, Conversation, ImageTask, Message, db
+from db import database
+from models import Attachment, Conversation, ImageTask, Message
 from providers import MODEL_ID
 from services import attachments, generation, vision
 from services import settings as provider_settings
@@ -64,7 +65,7 @@ def send(conversation, message):
     """Post `message` (from read_message) to `conversation`, or to a new one when None; return
     the conversation, the question and its answer (being written, or a painting on its way)."""
     text, options = message["text"], message["options"]
-    with db.atomic():
+    with database.atomic():
         if conversation:
             conversation.touch(**options)
         else:
@@ -124,7 +125,7 @@ def resend_elsewhere(message):
         return None, {"message": gettext("只能重新发送自己发送的消息。")}
     conversation = message.conversation
     provider, _ = other_provider(conversation.provider)
-    with db.atomic():
+    with database.atomic():
         Conversation.update(provider=provider, model="").where(Conversation.id == conversation.id).execute()
         conversation = Conversation.get_by_id(conversation.id)
         conversation.touch()
@@ -153,7 +154,7 @@ def edit(message, text):
     later = (Message.conversation == conversation) & (Message.id > message.id)
     for answer in list(Message.select().where(later & (Message.status == Message.STREAMING))):
         generations().stop(answer.id)
-    with db.atomic():
+    with database.atomic():
         Message.add_version(message, role="user", content=text)
     start_answer(conversation)
     return {}

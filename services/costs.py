@@ -10,7 +10,8 @@ import re
 
 from flask_babel import gettext
 
-from models import Message, UsageRecord, connection, now
+from db import connection
+from models import Message, UsageRecord, now
 from services.settings import saved_values
 
 CURRENCIES = {"dashscope": "CNY", "openrouter": "USD"}

@@ -18,12 +18,14 @@ import time
 import uuid
 
 from flask import current_app
-from flask_babel import force_locale, get_locale, gettext, lazy_gettext
+from flask_babel import force_locale, get_locale, gettext
 
-from models import Conversation, ImportJob, Message, db, now
+from db import database
+from models import Conversation, ImportJob, Message, now
 from providers import MODEL_ID
 from services import attachments, costs
 from services import settings as provider_settings
+from services.failures import Failure, error_text, source_text
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,11 @@ PAUSE_AFTER = 0.01  # seconds of work between two pauses
 PROGRESS_EVERY = 1.0  # seconds between two progress updates while reading
 DECODE_CHUNK = 1 << 20  # bytes turned into text at once
 
-NOT_AN_EXPORT = lazy_gettext("这不是墨言导出的对话文件（JSON）。")
-BAD_JSON = lazy_gettext("文件不是有效的 JSON，或不是墨言导出的格式，没有导入任何内容。")
-BAD_CONVERSATION = lazy_gettext("文件里有一段对话格式不对，没有导入任何内容。")
-BAD_MESSAGE = lazy_gettext("文件里有一条消息格式不对（或太长），没有导入任何内容。")
-INTERRUPTED = lazy_gettext("导入途中出了问题，没有导入任何内容，请重新导入。")
+# Why a file is refused: failure codes (services/failures.py has their sentences).
+NOT_AN_EXPORT = "not_an_export"
+BAD_JSON = "bad_json"
+BAD_CONVERSATION = "bad_conversation"
+BAD_MESSAGE = "bad_message"
 
 
 def to_json(conversations):
@@ -62,7 +64,8 @@ def conversation_data(conversation):
     data = {name: plain(getattr(conversation, name)) for name in CONVERSATION_FIELDS}
     data["messages"] = []
     for m in conversation.message_set.order_by(Message.id):
-        message = {"id": m.id, "parent_id": m.parent_id, **{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS}}
+        message = {"id": m.id, "parent_id": m.parent_id, **{name: plain(getattr(m, name)) for name in MESSAGE_FIELDS},
+                   "error": source_text(m.error)}
         if pictures := m.pictures():
             message["pictures"] = [picture_data(picture) for picture in pictures]
         data["messages"].append(message)
@@ -88,7 +91,7 @@ def to_markdown(conversation):
         if pictures := m.pictures():
             lines += [gettext("（附图 %(count)s 张，图片本身在 JSON 导出里）", count=len(pictures)), ""]
         if m.error:
-            lines += [f"> {m.error}", ""]
+            lines += [f"> {error_text(m.error)}", ""]
         if m.is_excluded:
             lines += ["> " + gettext("（不在上下文中：之后的请求没有带上这条消息）"), ""]
     return "\n".join(lines)
@@ -105,8 +108,8 @@ def one_line_title(text):
     return " ".join(CONTROL_CHARACTERS.sub(" ", text).split())[:Conversation.MAX_TITLE]
 
 
-class NotAnExport(ValueError):
-    """The file is not a Moyan export; the message says so in the reader's language."""
+class NotAnExport(Failure):
+    """The file is not a Moyan export: the job keeps why, shown in the reader's language."""
 
 
 # -- import: a background job ---------------------------------------------------------------
@@ -114,28 +117,28 @@ class NotAnExport(ValueError):
 def start_import(raw):
     """Start importing the bytes of an export; return its job, at once."""
     job = ImportJob.create()
-    # Sentences are saved in the language of the person importing (who reads them).
+    # An untitled conversation is named in the language of the person importing.
     threading.Thread(target=run_import, args=(current_app._get_current_object(), job.id, raw, str(get_locale())),
                      name=f"import-{job.id}", daemon=True).start()
     return job
 
 
 def run_import(app, job_id, raw, locale):
-    with app.app_context(), force_locale(locale), db.connection_context():
+    with app.app_context(), force_locale(locale), database.connection_context():
         job = ImportJob.get_by_id(job_id)
         pause = Pauser(job)
         try:
             conversations = read_export(text_of(raw, pause), pause)
             write(job, conversations, pause)
         except NotAnExport as exc:
-            end(job, ImportJob.FAILED, str(exc))
+            end(job, ImportJob.FAILED, exc)
         except Exception:
             log.exception("import %s failed", job_id)
-            end(job, ImportJob.FAILED, str(INTERRUPTED))
+            end(job, ImportJob.FAILED, Failure("import_interrupted"))
 
 
-def end(job, status, error=""):
-    job.status, job.error, job.updated_at = status, error, now()
+def end(job, status, failure=None):
+    job.status, job.error, job.updated_at = status, failure.saved if failure else "", now()
     job.save()
 
 
@@ -169,7 +172,7 @@ def text_of(raw, pause):
             pause()
         parts.append(decoder.decode(b"", final=True))
     except UnicodeDecodeError:
-        raise NotAnExport(gettext("文件不是有效的 JSON，没有导入任何内容。")) from None
+        raise NotAnExport("not_json") from None
     return "".join(parts)
 
 
@@ -207,7 +210,7 @@ def write_messages(job, conversation_id, messages, pause):
     ids are its own); then the chosen versions make the conversation's visible path."""
     new_ids = {}  # the file's message id -> ours
     for start in range(0, len(messages), BATCH):
-        with db.atomic():
+        with database.atomic():
             for old_id, old_parent, row, pictures in messages[start:start + BATCH]:
                 new_ids[old_id] = (Message.insert(conversation=conversation_id, parent_id=new_ids.get(old_parent),
                                                   **row).execute())
@@ -239,7 +242,7 @@ def take_over(old_id, new_id, export_id, pause):
     conversation `old_id`: its links and place in the sidebar stay."""
     remove_messages(old_id, pause)
     copy = Conversation.get_by_id(new_id)
-    with db.atomic():
+    with database.atomic():
         Message.update(conversation=old_id).where(Message.conversation == new_id).execute()
         costs.move_imported(new_id, old_id)
         Conversation.delete().where(Conversation.id == new_id).execute()
@@ -276,7 +279,7 @@ class Pieces:
 
     def take(self, char, problem):
         if self.peek() != char:
-            raise NotAnExport(str(problem))
+            raise NotAnExport(problem)
         self.at += 1
 
     def value(self, pattern, limit, problem):
@@ -288,7 +291,7 @@ class Pieces:
         except ValueError:
             end = -1
         if not found or end != found.end():
-            raise NotAnExport(str(problem))
+            raise NotAnExport(problem)
         self.at = end
         return value
 
@@ -320,13 +323,13 @@ class Pieces:
         """Past the comma after an item (False), or the closing bracket (True)."""
         separator = self.peek()
         if separator not in (",", closing):
-            raise NotAnExport(str(problem))
+            raise NotAnExport(problem)
         self.at += 1
         return separator == closing
 
     def end(self, problem):
         if self.peek():
-            raise NotAnExport(str(problem))
+            raise NotAnExport(problem)
 
 
 def read_export(text, pause):
@@ -340,7 +343,7 @@ def read_export(text, pause):
             header[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, NOT_AN_EXPORT)
     pieces.end(BAD_JSON)
     if header.get("format") != FORMAT or conversations is None:
-        raise NotAnExport(str(NOT_AN_EXPORT))
+        raise NotAnExport(NOT_AN_EXPORT)
     return conversations
 
 
@@ -379,7 +382,7 @@ def read_conversation(pieces, pause):
             data[key] = pieces.value(ONE_SCALAR, MAX_SCALAR, BAD_CONVERSATION)
         pause()
     if messages is None:
-        raise NotAnExport(str(BAD_CONVERSATION))
+        raise NotAnExport(BAD_CONVERSATION)
     return checked_conversation(data), messages
 
 
@@ -409,7 +412,7 @@ def checked_message(data, number, previous):
     old_id, old_parent = (data.get("id"), data.get("parent_id")) if "id" in data else (number, previous)
     if data.get("role") not in ROLES or not all(
             isinstance(value, (int, str, type(None))) and not isinstance(value, bool) for value in (old_id, old_parent)):
-        raise NotAnExport(gettext("文件里有一条消息格式不对，没有导入任何内容。"))
+        raise NotAnExport("bad_message_fields")
     fields = {name: parsed(name, data[name]) for name in MESSAGE_FIELDS if data.get(name) is not None}
     if fields.get("provider", "") not in ("", *provider_settings.PROVIDERS):
         raise field_problem("provider")
@@ -425,14 +428,14 @@ def is_model_id(value):
 
 
 def field_problem(name):
-    return NotAnExport(gettext("文件里的「%(field)s」格式不对，没有导入任何内容。", field=name))
+    return NotAnExport("bad_field", field=name)
 
 
 def save_picture(data, message):
     try:
         attachments.save_picture(data, message=message)
     except attachments.BadPicture as exc:
-        raise NotAnExport(str(exc)) from None
+        raise NotAnExport(exc.code, **exc.values) from None
 
 
 def checked_pictures(pictures):
@@ -440,7 +443,7 @@ def checked_pictures(pictures):
     try:
         return [base64.b64decode(picture["data"], validate=True) for picture in pictures[:attachments.MAX_PICTURES]]
     except (TypeError, KeyError, ValueError):
-        raise NotAnExport(gettext("文件里有一张图片格式不对，没有导入任何内容。")) from None
+        raise NotAnExport("bad_picture") from None
 
 
 def parsed(name, value):

@@ -15,10 +15,12 @@ import logging
 import threading
 import time
 
-from models import Attachment, Conversation, Message, close_db, connection, db
+from db import close_db, connection, database
+from models import Attachment, Conversation, Message
 from providers.errors import InputModerated, OutputModerated, ProviderError
 from providers.retry import retried
 from services import attachments, costs, sse
+from services.failures import Failure
 from services.markdown import render as render_markdown
 from services.relay import LocalRelay, RedisRelay
 
@@ -118,7 +120,7 @@ class Answer:
     def save_final(self, fields):
         """The last save, retried: the database may be briefly out of reach or busy."""
         def save():
-            with connection(), db.atomic():
+            with connection(), database.atomic():
                 Message.update(**fields).where(Message.id == self.message_id).execute()
                 if fields.get("moderated") == "input":
                     Message.mark_refused_question(self.message_id)
@@ -189,9 +191,8 @@ class Answer:
             log.exception("generation %s crashed", self.message_id)
             exc = ProviderError("crash")
         log.warning("generation %s failed: %s (%s)", self.message_id, exc.__class__.__name__, exc.detail)
-        # Saved in the source language (this thread has no request, hence no reader's
-        # language); partials/message.html shows it through the `translated` filter.
-        self.finish(Message.ERROR, str(exc.user_message), moderated=moderation_of(exc))
+        # Saved as a code: this thread has no reader; the page shows it in the reader's language.
+        self.finish(Message.ERROR, Failure.of(exc).saved, moderated=moderation_of(exc))
 
 
 def moderation_of(exc):
@@ -290,7 +291,7 @@ class Generations:
     def save_running(self):
         """Write the text so far of every running answer: one connection, one transaction."""
         answers = list(self.running.values())
-        with connection(), db.atomic():
+        with connection(), database.atomic():
             for answer in answers:
                 answer.save_progress()
 

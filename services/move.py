@@ -1,18 +1,36 @@
 """Move Moyan from SQLite to PostgreSQL: every row, ids unchanged, into an empty database.
 
-    python -m services.move postgresql://user:pass@host/moyan     (make move-to-postgresql TO=...)
+    flask --app app move-to-postgresql postgresql://user:pass@host/moyan   (make move-to-postgresql TO=...)
 
 Reads MOYAN_DATA_DIR/moyan.db (stop Moyan first). Settings come along, API keys
 included; pictures stay in MOYAN_DATA_DIR/images, which the new setup must also see.
 """
 import os
-import sys
 
-from models import Attachment, Conversation, Image, ImageTask, Message, Setting, init_db
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from db import init_db
+from models import Attachment, Conversation, Image, ImageTask, Message, Setting
 
 # In the order their references need; login failures are not worth moving.
-MOVED = [Setting, Conversation, Message, ImageTask, Image, Attachment]
+MOVED = [Setting, Conversation, ImageTask, Message, Image, Attachment]
 BATCH = 500
+
+
+@click.command("move-to-postgresql")
+@click.argument("url")
+@with_appcontext
+def move_command(url):
+    """Copy every row of MOYAN_DATA_DIR/moyan.db into the empty PostgreSQL database at URL."""
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+pool://")):
+        raise click.BadParameter("需要一个 postgresql:// 开头的数据库地址。", param_hint="URL")
+    source = os.path.join(current_app.config["DATA_DIR"], "moyan.db")
+    if not os.path.exists(source):
+        raise SystemExit(f"没有找到数据库 {source}。")
+    counts = move(f"sqlite:///{source}", url)
+    click.echo("已复制：" + "，".join(f"{name} {count} 行" for name, count in counts.items()))
 
 
 def move(source_url, target_url):
@@ -45,17 +63,3 @@ def insert(model, rows, database):
     if rows:
         model.insert_many(rows).execute(database)
     return len(rows)
-
-
-def main(argv):
-    if len(argv) != 1 or not argv[0].startswith(("postgresql://", "postgres://", "postgresql+pool://")):
-        raise SystemExit(__doc__)
-    source = os.path.join(os.environ.get("MOYAN_DATA_DIR", "data"), "moyan.db")
-    if not os.path.exists(source):
-        raise SystemExit(f"没有找到数据库 {source}。")
-    counts = move(f"sqlite:///{source}", argv[0])
-    print("已复制：" + "，".join(f"{name} {count} 行" for name, count in counts.items()))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -13,10 +13,11 @@ from models import Conversation, Image, Message, Setting
 pytestmark = pytest.mark.sqlite_only  # reads the SQLite file itself
 
 
-def backup_cli(*args, data_dir, **env):
+def flask_command(*args, data_dir, **env):
+    """`flask --app app ARGS` as a person runs it (make backup, make restore), on `data_dir`."""
     env = {**os.environ, "MOYAN_DATA_DIR": str(data_dir), **env}
-    return subprocess.run([sys.executable, "-m", "services.backup", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_a_backup_restores_every_conversation_and_image_without_the_keys(app, client, fake, tmp_path, monkeypatch):
@@ -26,16 +27,16 @@ def test_a_backup_restores_every_conversation_and_image_without_the_keys(app, cl
         ask(client, text)
     image = painted(client, "一间花店", n="2").images().get()
     archive = tmp_path / "moyan.tar.gz"
-    made = backup_cli("create", str(archive), data_dir=app.config["DATA_DIR"])
-    assert made.returncode == 0, made.stderr
+    made = app.test_cli_runner().invoke(args=["backup", str(archive)])
+    assert made.exit_code == 0 and "备份已写入" in made.output, made.output
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         assert "moyan.db" in names and f"images/{image.file}" in names
         assert b"sk-fake-backup-key" not in tar.extractfile("moyan.db").read()
 
     restored_dir = tmp_path / "restored"
-    done = backup_cli("restore", str(archive), data_dir=restored_dir)
-    assert done.returncode == 0, done.stderr
+    done = flask_command("restore", str(archive), data_dir=restored_dir)
+    assert done.returncode == 0 and "请在「设置」里重新填写 API Key" in done.stdout, done.stderr
     app.extensions["painter"].stop()
     monkeypatch.setenv("MOYAN_DATA_DIR", str(restored_dir))
     restored = create_app({"IMAGE_WORKER": False})
@@ -50,13 +51,19 @@ def test_a_backup_restores_every_conversation_and_image_without_the_keys(app, cl
 
 def test_restore_never_overwrites_existing_data(app, tmp_path):
     archive = tmp_path / "a.tar.gz"
-    assert backup_cli("create", str(archive), data_dir=app.config["DATA_DIR"]).returncode == 0
-    refused = backup_cli("restore", str(archive), data_dir=app.config["DATA_DIR"])
+    assert flask_command("backup", str(archive), data_dir=app.config["DATA_DIR"]).returncode == 0
+    refused = flask_command("restore", str(archive), data_dir=app.config["DATA_DIR"])
     assert refused.returncode != 0 and "已经有数据库" in refused.stderr
 
 
 def test_on_postgresql_make_backup_points_to_pg_dump_and_writes_nothing(tmp_path):
-    made = backup_cli("create", str(tmp_path / "x.tar.gz"), data_dir=tmp_path,
-                      DATABASE_URL="postgresql://moyan@127.0.0.1/moyan")
+    made = flask_command("backup", str(tmp_path / "x.tar.gz"), data_dir=tmp_path,
+                         DATABASE_URL="postgresql://moyan@127.0.0.1/moyan")
     assert made.returncode != 0 and "pg_dump" in made.stderr
     assert not (tmp_path / "x.tar.gz").exists()
+
+
+def test_a_backup_without_a_database_says_so_and_makes_nothing(tmp_path):
+    made = flask_command("backup", str(tmp_path / "x.tar.gz"), data_dir=tmp_path / "empty")
+    assert made.returncode == 1 and "没有找到数据库" in made.stderr
+    assert not (tmp_path / "x.tar.gz").exists() and not (tmp_path / "empty" / "moyan.db").exists()

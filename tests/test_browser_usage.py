@@ -2,15 +2,15 @@
 import pytest
 from playwright.sync_api import expect
 
-import models
+import db
 from models import Conversation, UsageRecord
 
 pytestmark = pytest.mark.browser
 
 
 def seed(live_server):
-    models.init_db(f"sqlite:///{live_server.env['MOYAN_DATA_DIR']}/moyan.db")
-    with models.db.connection_context():
+    db.init_db(f"sqlite:///{live_server.env['MOYAN_DATA_DIR']}/moyan.db")
+    with db.database.connection_context():
         conversation = Conversation.create()
         for model, tokens in (("qwen-plus", 1200), ("deepseek/deepseek-chat-v3-0324", 800)):
             UsageRecord.create(kind="answer", provider="dashscope", model=model, prompt_tokens=tokens,

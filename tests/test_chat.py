@@ -5,11 +5,12 @@ import re
 import pytest
 from markupsafe import escape
 
+from db import create_search_index, database
 from fake_upstream import REPLY, is_title_call
 from helpers import (DASHSCOPE_KEY, HX, ON_POSTGRES, OPENROUTER_KEY, answer_calls, answer_id, ask, read_stream,
                      send, wait_for, wait_until, wait_until_streaming)
-import models
-from models import Conversation, Image, ImageTask, Message, db
+from models import Conversation, Image, ImageTask, Message
+from services.failures import error_text
 
 
 def last_stream_call(fake):
@@ -102,7 +103,7 @@ def test_unusual_but_valid_streams_give_the_whole_answer(client, fake, model):
 def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, model, sentence):
     message = ask(client, "你好", provider="openrouter", model=model)
     assert message.status == Message.ERROR
-    assert sentence in message.error
+    assert sentence in error_text(message.error)
     html = client.get(f"/m/{message.id}").text
     assert sentence in html
     assert "Traceback" not in html
@@ -111,7 +112,7 @@ def test_a_refused_request_ends_in_a_chinese_sentence(client, fake, model, sente
 def test_an_answer_cut_short_keeps_its_partial_text(client, fake):
     message = ask(client, "你好", provider="openrouter", model="or-fault/content-filter")
     assert message.status == Message.ERROR
-    assert "安全审核中断" in message.error
+    assert "安全审核中断" in error_text(message.error)
     assert message.content and REPLY("你好").startswith(message.content)
     follow_up = ask(client, "还在吗", conversation_id=message.conversation_id, provider="openrouter",
                     model="openai/gpt-4o")
@@ -122,7 +123,7 @@ def test_a_wrong_key_says_so_and_never_shows_the_key(client, fake):
     client.post("/settings/dashscope", data={"region": "custom", "base_url": fake.dashscope_base,
                                              "api_key": "sk-wrong-key-0000-9999"}, headers=HX)
     message = ask(client, "你好")
-    assert "API Key 无效" in message.error
+    assert "API Key 无效" in error_text(message.error)
     assert "sk-wrong" not in client.get(f"/c/{message.conversation_id}").text
 
 
@@ -312,7 +313,7 @@ def test_a_long_conversation_shows_its_last_forty_messages_and_loads_older_ones_
 
 
 def fts_integrity_check():
-    db.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
+    database.execute_sql("INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_a_two_character_chinese_word_finds_the_conversation(client, fake):
@@ -325,7 +326,7 @@ def test_a_two_character_chinese_word_finds_the_conversation(client, fake):
 @pytest.mark.sqlite_only  # FTS5
 def test_finished_messages_are_searched_through_the_trigram_index(client, fake):
     message = ask(client, "关于花店的问题")
-    rows = db.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
+    rows = database.execute_sql("SELECT rowid FROM message_fts WHERE message_fts MATCH ?",
                           ['"一段代码"']).fetchall()
     assert rows == [(message.id,)]
     assert "关于花店" in client.get("/conversations", query_string={"q": "一段代码"}).text
@@ -352,9 +353,9 @@ def test_the_search_index_follows_edits_stops_and_deletes(client, fake):
 def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, fake):
     ask(client, "关于天气的问题")
     for trigger in ("insert", "delete", "update"):  # as before the index existed
-        db.execute_sql(f"DROP TRIGGER message_fts_{trigger}")
-    db.execute_sql("DROP TABLE message_fts")
-    models.create_search_index()
+        database.execute_sql(f"DROP TRIGGER message_fts_{trigger}")
+    database.execute_sql("DROP TABLE message_fts")
+    create_search_index()
     fts_integrity_check()
     assert "关于天气" in client.get("/conversations", query_string={"q": "一段代码"}).text
 
@@ -362,9 +363,9 @@ def test_an_existing_database_gets_a_search_index_of_its_messages(app, client, f
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only")
 def test_on_postgresql_the_search_uses_the_trigram_index(client, fake):
     ask(client, "一间花店的故事")
-    db.execute_sql("SET enable_seqscan = off")  # a tiny table would be scanned otherwise
+    database.execute_sql("SET enable_seqscan = off")  # a tiny table would be scanned otherwise
     sql, params = Message.select().where(Message.matching("花店的")).sql()
-    plan = " ".join(row[0] for row in db.execute_sql("EXPLAIN " + sql, params).fetchall())
+    plan = " ".join(row[0] for row in database.execute_sql("EXPLAIN " + sql, params).fetchall())
     assert "message_content_trgm" in plan
     assert "一间花店" in client.get("/conversations", query_string={"q": "花店的"}).text
 

@@ -82,3 +82,13 @@ def test_a_file_that_is_not_an_export_is_refused_and_imports_nothing(client):
         assert "hx-trigger" not in response.text
         assert "没有导入" in response.text or "不是墨言导出" in response.text or "不是有效的 JSON" in response.text
     assert Conversation.select().count() == 0
+
+
+def test_a_failed_answer_exports_its_sentence_chinese_in_json_and_the_readers_in_markdown(client):
+    conversation = Conversation.create(title="t")
+    Message.create(conversation=conversation, role="assistant", status=Message.ERROR, error="RateLimited")
+    data = client.get(f"/c/{conversation.id}/export.json").get_json()
+    assert data["conversations"][0]["messages"][0]["error"] == "请求太频繁，已达到速率上限，请稍等片刻再试。"
+    assert "> 请求太频繁" in client.get(f"/c/{conversation.id}/export.md").text
+    client.set_cookie("lang", "en")
+    assert "> Too many requests" in client.get(f"/c/{conversation.id}/export.md").text

@@ -8,7 +8,7 @@ import sys
 
 from babel.messages.pofile import read_po
 
-from helpers import HX, ROOT
+from helpers import HX, ROOT, ask, imported, painted, save_settings
 
 CJK = re.compile("[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
 EN_CATALOGUE = os.path.join(ROOT, "translations", "en", "LC_MESSAGES", "messages.po")
@@ -122,6 +122,46 @@ def test_a_saved_error_is_shown_in_the_readers_language(client, fake):
                    error="请求太频繁，已达到速率上限，请稍等片刻再试。")
     assert "请求太频繁" in client.get(f"/c/{conversation.id}").text
     assert "Too many requests" in english(client).get(f"/c/{conversation.id}").text
+
+
+def test_an_error_saved_before_errors_had_codes_is_shown_as_it_was_saved(client):
+    from models import Conversation, Message
+    conversation = Conversation.create(title="t")
+    Message.create(conversation=conversation, role="assistant", status=Message.ERROR,
+                   error="The server said <b>no</b>.")
+    assert "The server said &lt;b&gt;no&lt;/b&gt;." in english(client).get(f"/c/{conversation.id}").text
+
+
+def test_an_error_saved_by_a_background_thread_is_in_each_readers_language(client, fake):
+    """An answer fails in its own thread, which has no reader: whoever reads the page is told
+    why in their language."""
+    save_settings(client, "dashscope", region="custom", base_url=fake.dashscope_base, api_key="sk-wrong-key-0000-9999")
+    page = f"/c/{ask(client, '你好').conversation_id}"
+    assert "API Key 无效" in client.get(page).text
+    assert "The API key is invalid" in english(client).get(page).text
+
+
+def test_an_answer_cut_by_a_restart_says_so_in_english(client):
+    from models import Conversation, Message
+    conversation = Conversation.create(title="t")
+    cut = Message.create(conversation=conversation, role="assistant", status=Message.STREAMING, content="一半")
+    Message.mark_interrupted(cut.id)
+    assert "The server restarted while answering" in english(client).get(f"/c/{conversation.id}").text
+
+
+def test_a_painting_asked_in_english_tells_a_chinese_reader_in_chinese(client, fake):
+    task = painted(english(client), "画 [partial]", n="3")
+    assert task.error.startswith('{"code": "painting_partial", "kept": 2, "failed": 1')  # no sentence saved
+    assert "2 painted, 1 failed: " in client.get(f"/images/tasks/{task.id}").text
+    client.set_cookie("lang", "zh")
+    assert "生成了 2 张，另有 1 张失败：" in client.get(f"/images/tasks/{task.id}").text
+
+
+def test_an_import_refused_says_why_in_each_readers_language(client):
+    refused = imported(client, b'{"format": "something else", "conversations": []}')
+    assert "这不是墨言导出的对话文件（JSON）。" in refused.text
+    job = re.search(r'id="import-job-(\d+)"', refused.text).group(1)
+    assert "This is not a chat export (JSON) from Moyan." in english(client).get(f"/import/{job}", headers=HX).text
 
 
 def test_the_switch_sets_the_cookie_for_a_year_and_goes_back(client):

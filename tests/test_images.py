@@ -7,6 +7,7 @@ import pytest
 from app import create_app
 from helpers import HX, paint, painted, wait_for
 from models import Image, ImageTask, now
+from services.failures import error_text
 
 
 def data_path(app, relative):
@@ -90,7 +91,7 @@ def test_a_restart_in_the_middle_of_a_task_still_finishes_it(app, client, fake):
 def test_each_failure_ends_in_a_chinese_sentence(client, fake, prompt, status, sentence):
     task = painted(client, prompt)
     assert task.status == status
-    assert sentence in task.error
+    assert sentence in error_text(task.error)
     assert sentence in client.get(f"/images/tasks/{task.id}").text
 
 
@@ -98,14 +99,14 @@ def test_a_wrong_key_is_explained(client, fake):
     client.post("/settings/dashscope", data={"region": "custom", "base_url": fake.dashscope_base,
                                              "api_key": "sk-wrong-0000-1111"}, headers=HX)
     task = painted(client, "一间花店")
-    assert "API Key 无效" in task.error
+    assert "API Key 无效" in error_text(task.error)
 
 
 def test_partial_success_keeps_the_images_that_came_and_says_what_did_not(client, fake):
     task = painted(client, "画 [partial]", n="3")
     assert task.status == ImageTask.PARTIAL
     assert task.images().count() == 2
-    assert "生成了 2 张，另有 1 张失败" in task.error
+    assert "生成了 2 张，另有 1 张失败" in error_text(task.error)
 
 
 def test_a_throttled_submit_is_retried(client, fake):
@@ -145,7 +146,7 @@ def test_openrouter_image_models_paint_from_the_same_form(app, client, fake):
 def test_an_openrouter_answer_without_an_image_is_explained(client, fake):
     task = painted(client, "[no-image]", provider="openrouter", model="google/gemini-2.5-flash-image")
     assert task.status == ImageTask.FAILED
-    assert "没有返回图片" in task.error
+    assert "没有返回图片" in error_text(task.error)
 
 
 @pytest.mark.parametrize("fields, sentence", [
@@ -288,4 +289,4 @@ def test_an_openrouter_painting_is_given_up_only_once_its_process_lease_has_run_
         interrupt_openrouter_tasks()
     assert ImageTask.get_by_id(alive.id).status == ImageTask.RUNNING
     assert ImageTask.get_by_id(dead.id).status == ImageTask.FAILED
-    assert "重启" in ImageTask.get_by_id(dead.id).error
+    assert "重启" in error_text(ImageTask.get_by_id(dead.id).error)

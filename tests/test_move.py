@@ -19,11 +19,9 @@ def test_everything_moves_from_sqlite_to_postgresql_with_ids_kept(app, client, f
     client.post(f"/c/{first.conversation_id}/pin", headers=HX)
     app.extensions["painter"].stop()
     target = postgres_database(request)
-    env = {**os.environ, "MOYAN_DATA_DIR": app.config["DATA_DIR"]}
-    moved = subprocess.run([sys.executable, "-m", "services.move", target], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=60)
-    assert moved.returncode == 0, moved.stderr
-    assert "Message 4 行" in moved.stdout
+    moved = app.test_cli_runner().invoke(args=["move-to-postgresql", target])
+    assert moved.exit_code == 0, moved.output
+    assert "Message 4 行" in moved.output
 
     monkeypatch.setenv("DATABASE_URL", target)
     on_postgres = create_app({"TESTING": True, "IMAGE_WORKER": False})
@@ -38,6 +36,7 @@ def test_everything_moves_from_sqlite_to_postgresql_with_ids_kept(app, client, f
     assert "一间花店的故事" in browser.get("/conversations", query_string={"q": "花店"}).text
     assert browser.get(f"/files/{image.file}").status_code == 200
 
-    again = subprocess.run([sys.executable, "-m", "services.move", target], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=60)
-    assert again.returncode != 0 and "不是空的" in again.stderr
+    env = {**os.environ, "MOYAN_DATA_DIR": app.config["DATA_DIR"]}
+    again = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "move-to-postgresql", target],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "不是空的" in again.stderr

@@ -4,6 +4,7 @@ import datetime
 from fake_upstream import WAN_FAILED_MESSAGE
 from helpers import paint, wait_for
 from models import Conversation, ImageTask, Message, now
+from services.failures import error_text
 
 
 def an_answer(content):
@@ -77,11 +78,11 @@ def test_the_time_of_a_task_counts_from_the_request_queue_included(app):
 def test_a_failed_task_is_explained_in_chinese_without_the_providers_english(client, fake):
     paint(client, "画 [fail]")
     task = wait_for(ImageTask.get().id)
-    assert task.error.startswith("服务商认为参数有误")
-    assert WAN_FAILED_MESSAGE not in task.error
+    assert error_text(task.error).startswith("服务商认为参数有误")
+    assert WAN_FAILED_MESSAGE not in error_text(task.error)
 
 
 def test_a_partly_failed_task_says_in_chinese_what_went_wrong(client, fake):
     paint(client, "画 [partial]", n="2")
     task = wait_for(ImageTask.get().id)
-    assert task.error == "生成了 1 张，另有 1 张失败：服务商生成超时，请稍后重试。"
+    assert error_text(task.error) == "生成了 1 张，另有 1 张失败：服务商生成超时，请稍后重试。"

@@ -10,6 +10,7 @@ import pytest
 from helpers import DASHSCOPE_KEY, HX, answer_calls, ask, imported, last_task, wait_for
 from fake_upstream import make_png
 from models import Attachment, Message
+from services.failures import error_text
 
 
 def upload(client, *files, attached=()):
@@ -96,7 +97,7 @@ def test_a_model_listed_in_the_settings_as_seeing_keeps_the_pictures(client, fak
     client.post("/settings/dashscope", data={"seeing_models": "qwen-max"}, headers=HX)
     send(client, "这是什么？", [a_picture(client)], model="qwen-max")
     assert answer_calls(fake)[-1]["json"]["model"] == "qwen-max"
-    assert "不支持" not in Message.select().order_by(Message.id.desc()).get().error
+    assert "不支持" not in error_text(Message.select().order_by(Message.id.desc()).get().error)
 
 
 @pytest.mark.parametrize("model, answered_by", [
@@ -285,7 +286,7 @@ def test_a_text_to_image_model_is_refused_by_the_editing_endpoint(app, client, f
     edit(client, {"image": a_gallery_picture(app).id}, model="wan2.2-t2i-flash")
     task = finished_task()
     assert task.status == "failed"
-    assert "请检查模型名称" in task.error
+    assert "请检查模型名称" in error_text(task.error)
 
 
 def test_an_edit_under_way_is_finished_after_a_restart(app, client, fake):

@@ -6,7 +6,8 @@ from flask import Blueprint, Response, render_template, request, stream_with_con
 from flask_htmx import make_response
 from markupsafe import Markup
 
-from models import Conversation, Image, Message, db
+from db import database
+from models import Conversation, Image, Message
 from services import attachments, chat, sse
 from services import settings as provider_settings
 from views import alert, first_error, get_or_404, htmx, language, page_or_fragment, to_id
@@ -153,7 +154,7 @@ def stream(message_id):
     generations = chat.generations()
     message = generations.settle(get_or_404(Message, message_id))
     pieces = generations.follow(message_id) if message.is_streaming else None
-    db.close()  # an open stream must not hold a database connection
+    database.close()  # an open stream must not hold a database connection
 
     def events():
         if pieces is not None:
@@ -165,7 +166,7 @@ def stream(message_id):
                                                                   content=value[0], reasoning=value[1]))
                 else:
                     yield sse.KEEPALIVE
-        with db.connection_context():
+        with database.connection_context():
             final = generations.settle(Message.get_by_id(message_id))
             yield sse.frame(sse.DONE, render_template("partials/message.html", m=final)
                             + refused_question(final) + str(sidebar_item(final.conversation, oob=True)))
@@ -220,7 +221,7 @@ def choose(message_id):
     """Show this version of its turn (‹ n / m ›): the visible path, and what later turns
     build on, now runs through it."""
     message = get_or_404(Message, message_id)
-    with db.atomic():
+    with database.atomic():
         message.choose()
     return render_template("partials/messages.html", conversation=message.conversation)
 

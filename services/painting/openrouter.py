@@ -1,18 +1,14 @@
 """Painting with an OpenRouter image model: one long call per picture, no task to poll."""
 import logging
 
-from flask_babel import gettext, lazy_gettext
-
 from providers import errors
 from providers.downloads import decode_data_url
 from services import settings as provider_settings
+from services.failures import Failure
 from services.painting.files import save_image, source_data_url
 from services.painting.outcome import settle
 
 log = logging.getLogger(__name__)
-
-PAINTING_BROKE = lazy_gettext("出了点问题，这次生成没有完成，请重新提交。")
-
 
 def paint(task):
     """One call per picture asked for: an OpenRouter image model answers each call with one."""
@@ -28,16 +24,16 @@ def paint(task):
             if urls:
                 save_image(task, index, *decode_data_url(urls[0]), "", generation_id)
             else:
-                problems.append(gettext("模型只回复了文字，没有返回图片。请换一个图像模型或修改提示词。"))
+                problems.append(Failure("text_instead_of_picture"))
         except errors.ProviderError as exc:
             log.warning("OpenRouter image task %s: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
-            problems.append(exc.user_message)
+            problems.append(Failure.of(exc))
             if not exc.is_retryable:
-                problems += [exc.user_message] * (task.n - index - 1)  # the next calls would fail alike
+                problems += [Failure.of(exc)] * (task.n - index - 1)  # the next calls would fail alike
                 break
         except Exception:
             log.exception("OpenRouter image task %s failed", task.id)
-            problems.append(PAINTING_BROKE)
+            problems.append(Failure("painting_broke"))
             break
     settle(task, problems, usages)
 

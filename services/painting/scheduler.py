@@ -20,19 +20,15 @@ import threading
 import uuid
 
 from flask import current_app
-from flask_babel import gettext, lazy_gettext
 
-from models import SUBMIT_LOCK, ImageTask, db, now, one_process_at_a_time
+from db import SUBMIT_LOCK, database, one_process_at_a_time
+from models import ImageTask, now
 from providers import errors
+from services.failures import Failure
 from services.painting import openrouter, wan
 from services.painting.outcome import finish
 
 log = logging.getLogger(__name__)
-
-POLLS_UNREADABLE = lazy_gettext(
-    "查询进度时服务商的回复一直无法识别，已停止查询；任务可能已经在服务商那里画完并计费。"
-    "请到阿里云百炼控制台查看，需要时再画一次。")
-
 
 class Painter:
     def __init__(self, app):
@@ -63,11 +59,11 @@ class Painter:
     def run(self):
         with self.app.app_context():
             if not self.app.config["REDIS_URL"]:
-                with db.connection_context():
+                with database.connection_context():
                     release_leases()
             while not self.is_stopping:
                 try:
-                    with db.connection_context():
+                    with database.connection_context():
                         self.step()
                 except Exception:
                     log.exception("painter step failed")
@@ -106,7 +102,7 @@ class Painter:
 
     def run_openrouter_task(self, image_task_id):
         try:
-            with self.app.app_context(), db.connection_context():
+            with self.app.app_context(), database.connection_context():
                 openrouter.paint(ImageTask.get_by_id(image_task_id))
         finally:
             self.openrouter_tasks.discard(image_task_id)
@@ -151,7 +147,7 @@ def interrupt_openrouter_tasks():
                 & ImageTask.lease_has_run_out())
     if ImageTask.select().where(orphaned).exists():  # read first: a write would lock SQLite
         (ImageTask.update(status=ImageTask.FAILED, finished_at=now(),
-                          error=str(gettext("服务在生成途中重启，这次生成被中断，请重新提交。")))
+                          error=Failure("painting_interrupted").saved)
          .where(orphaned).execute())
 
 
@@ -174,10 +170,10 @@ def postpone(task, problem=None):
     the error of the poll that just failed, if it did."""
     if is_too_old(task):
         if isinstance(problem, errors.UnreadableReply):
-            finish(task, ImageTask.FAILED, POLLS_UNREADABLE)
+            finish(task, ImageTask.FAILED, Failure("polls_unreadable"))
             return
         minutes = current_app.config["IMAGE_TASK_TIMEOUT"] // 60
-        finish(task, ImageTask.FAILED, gettext("等待超过 %(minutes)s 分钟仍未完成，已停止查询。请稍后重新提交。", minutes=minutes))
+        finish(task, ImageTask.FAILED, Failure("task_timed_out", minutes=minutes))
         return
     task.polls += 1
     schedule_poll(task)

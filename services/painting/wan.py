@@ -5,28 +5,24 @@ succeeds. When to poll is the scheduler's (`scheduler.follow`).
 """
 import logging
 
-from flask_babel import gettext, lazy_gettext
-
 from models import ImageTask, now
 from providers import errors
 from providers.downloads import download_image
 from providers.retry import retried
 from services import settings as provider_settings
+from services.failures import Failure
 from services.painting.files import save_image, source_data_url
 from services.painting.outcome import finish, settle
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ATTEMPTS = 3
-SUBMIT_OUTCOME_UNKNOWN = lazy_gettext(
-    "提交后没有收到可以识别的回复，不知道任务是否已经创建（可能已经计费），墨言没有再次提交。"
-    "请到阿里云百炼控制台查看，需要时再画一次。")
-# What the provider's task codes mean, in a sentence; its own messages are English and stay in the log.
-TASK_CODES = {
-    "InvalidParameter": lazy_gettext("服务商认为参数有误（InvalidParameter），请检查尺寸、张数等参数或修改提示词后重试。"),
-    "InternalError.Timeout": lazy_gettext("服务商生成超时，请稍后重试。"),
-    "InternalError": lazy_gettext("服务商内部出错，请稍后重试。"),
-}
+SUBMIT_OUTCOME_UNKNOWN = Failure("submit_outcome_unknown")
+# What the provider's task codes mean (services/failures.py has the sentences); its own
+# messages are English and stay in the log.
+TASK_CODES = {"InvalidParameter": "task_invalid_parameter",
+              "InternalError.Timeout": "task_provider_timeout",
+              "InternalError": "task_internal_error"}
 
 
 def submit(task):
@@ -52,7 +48,7 @@ def submit(task):
         return False
     except errors.ProviderError as exc:
         log.warning("image task %s refused: %s (%s)", task.id, exc.__class__.__name__, exc.detail)
-        finish(task, ImageTask.FAILED, exc.user_message)
+        finish(task, ImageTask.FAILED, Failure.of(exc))
         return False
     except Exception:
         log.exception("image task %s: submit failed", task.id)
@@ -74,9 +70,9 @@ def follow(task):
     elif status == "FAILED":
         finish(task, ImageTask.FAILED, failed_message(output))
     elif status == "CANCELED":
-        finish(task, ImageTask.CANCELED, gettext("任务已被取消。如需要，请重新提交。"))
+        finish(task, ImageTask.CANCELED, Failure("task_canceled"))
     elif status == "UNKNOWN":
-        finish(task, ImageTask.EXPIRED, gettext("服务商已查不到这个任务（任务记录只保留 24 小时），结果无法取回。请重新提交。"))
+        finish(task, ImageTask.EXPIRED, Failure("task_expired"))
     else:
         if status in ("PENDING", "RUNNING"):
             task.status = status.lower()
@@ -85,15 +81,15 @@ def follow(task):
 
 
 def failed_message(output):
-    """A Chinese sentence for a failed task, or a failed result of a task."""
+    """The Failure of a failed task, or of a failed result of a task."""
     code, message = str(output.get("code") or "")[:100], str(output.get("message") or "")[:500]
     log.info("task failure from the provider: %s %s", code, message[:200])
     known = errors.DASHSCOPE_CODES.get(code)
     if known:
-        return known.user_message
+        return Failure(known.__name__)
     if code in TASK_CODES:
-        return TASK_CODES[code]
-    return gettext("服务商没有完成生成（错误码 %(code)s），请修改提示词或参数后重试。", code=code or gettext("未知"))
+        return Failure(TASK_CODES[code])
+    return Failure("task_failed", code=code or Failure("unknown"))
 
 
 def keep_results(task, output, request_id):
@@ -110,5 +106,5 @@ def keep_results(task, output, request_id):
             save_image(task, index, data, content_type, str(result.get("actual_prompt") or ""), request_id)
         except errors.ProviderError as exc:
             log.warning("image %s/%s not kept: %s", task.id, index, exc.__class__.__name__)
-            problems.append(exc.user_message)
+            problems.append(Failure.of(exc))
     settle(task, problems)
