@@ -16,9 +16,11 @@ access_log_format = '%(p)s %(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 
 
 def on_starting(server):
-    """Refuse to serve a network without a password here, once, before listening: a worker
-    that refused would be started again and again (services/open_bind.py)."""
-    from services.open_bind import check_before_start
+    """Refuse to serve a network without a password, or a database or Redis without its
+    client, here, once, before listening: a worker that refused would be started again and
+    again (services/open_bind.py)."""
+    from services.open_bind import check_before_start, check_clients
+    check_clients(os.environ)
     check_before_start(os.environ)
 
 

@@ -5,6 +5,7 @@ would be started again and again. Only the standard library is imported here: th
 must stay small (the workers fork from it) and must not load `requests` or Peewee before
 gevent patches them in the worker.
 """
+import importlib.util
 import ipaddress
 import os
 import sqlite3
@@ -32,6 +33,19 @@ def check_before_start(environ):
         return
     if not has_saved_password(database_url(environ)):
         raise SystemExit(refusal(config["HOST"]))
+
+
+def check_clients(environ):
+    """Exit with what to install when DATABASE_URL or REDIS_URL asks for a client that
+    `make run` leaves out (the scale-out ones: `make install-scale`)."""
+    wanted = [("PostgreSQL", "psycopg", environ.get("DATABASE_URL", "").startswith("postgres")),
+              ("Redis", "redis", bool(environ.get("REDIS_URL")))]
+    missing = [name for name, module, is_wanted in wanted if is_wanted and not importlib.util.find_spec(module)]
+    if missing:
+        names = "、".join(missing)
+        raise SystemExit(f"设置了 DATABASE_URL/REDIS_URL，但还没有装 {names} 的客户端：请先运行 make install-scale"
+                         f"（docs/DEPLOY.md）。　The {' and '.join(missing)} client is not installed: run"
+                         " make install-scale first (docs/DEPLOY.md).")
 
 
 def database_url(environ):

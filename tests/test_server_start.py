@@ -5,7 +5,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT, LiveServer, app_env, wait_until
+from services.open_bind import check_clients
 
 
 def started(fake, tmp_path, **env):
@@ -40,3 +43,12 @@ def test_make_run_installs_and_starts_without_the_postgresql_and_redis_clients(t
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**env, "MOYAN_DATA_DIR": str(tmp_path)})
     assert run.returncode == 0, run.stderr
+
+
+def test_a_scale_out_start_without_its_clients_says_to_run_make_install_scale(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(SystemExit, match="make install-scale") as refused:
+        check_clients({"DATABASE_URL": "postgresql://moyan@localhost/moyan", "REDIS_URL": "redis://localhost"})
+    assert "PostgreSQL、Redis" in str(refused.value)
+    check_clients({"DATABASE_URL": "sqlite:////tmp/x.db"})  # the default needs neither
