@@ -71,6 +71,20 @@ def check_password(candidate):
     return bool(stored) and check_password_hash(stored, candidate)
 
 
+def save_password(password, again):
+    """Save a new access password; return why not, or "" once saved. The browser that set it
+    stays logged in; every other login has ended."""
+    if is_password_from_env():
+        return gettext("访问密码由环境变量设置，不能在这里修改。")
+    if not 8 <= len(password) <= 200:
+        return gettext("访问密码至少 8 个字符。")
+    if password != again:
+        return gettext("两次输入的密码不一致。")
+    set_password(password)
+    start_session()
+    return ""
+
+
 def set_password(password):
     Setting.set_value("password_hash", generate_password_hash(password) if password else None)
 

@@ -11,6 +11,7 @@ from models import Setting
 from providers import MODEL_ID
 from providers.dashscope import REGIONS, DashScopeClient
 from providers.errors import InvalidKey, ProviderError
+from services.forms import to_int
 from providers.openrouter import OpenRouterClient
 
 PROVIDERS = {"dashscope": lazy_gettext("阿里云百炼（DashScope）"), "openrouter": "OpenRouter"}
@@ -24,6 +25,7 @@ DEFAULT_MODELS = {
 # DashScope models that see pictures although their names lack "vl"; the settings can add more.
 DEFAULT_SEEING_MODELS = "qwen3.5-plus qwen3.6-plus"
 DEFAULT_HISTORY_PICTURES = 4
+MAX_HISTORY_PICTURES = 20
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # printable ASCII: requests puts it in a header
 
 
@@ -106,6 +108,21 @@ def seeing_models(name, saved):
     if name == "dashscope":
         return (saved.get("dashscope_seeing_models") or DEFAULT_SEEING_MODELS).split()
     return json.loads(saved.get(f"{name}_seeing_models") or "[]")
+
+
+def save_general(form):
+    """Save the chat service and the pictures sent with each request; return (values, errors)."""
+    values = {"chat_provider": form.get("chat_provider", ""),
+              "history_pictures": to_int(form.get("history_pictures", str(history_pictures())))}
+    errors = {}
+    if values["chat_provider"] not in PROVIDERS:
+        errors["chat_provider"] = gettext("请选择一个模型服务。")
+    elif values["history_pictures"] is None or not 0 <= values["history_pictures"] <= MAX_HISTORY_PICTURES:
+        errors["history_pictures"] = gettext("对话里随请求发送的图片数应为 0–%(max)s。", max=MAX_HISTORY_PICTURES)
+    else:
+        for name, value in values.items():
+            Setting.set_value(name, str(value))
+    return values, errors
 
 
 def history_pictures():

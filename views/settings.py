@@ -2,16 +2,12 @@
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext
 
-from models import Setting
 from providers.dashscope import REGIONS
 from services import access, open_bind
 from services import settings as provider_settings
-from services.painting.form import to_int
 from views import alert, first_error
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
-
-MAX_HISTORY_PICTURES = 20
 
 
 def provider_or_404(name):
@@ -60,29 +56,18 @@ def test_connection(name):
 
 @bp.post("/general")
 def save_general():
-    provider = request.form.get("chat_provider", "")
-    if provider not in provider_settings.PROVIDERS:
-        return alert(gettext("请选择一个模型服务。"))
-    pictures = to_int(request.form.get("history_pictures", provider_settings.history_pictures()))
-    if pictures is None or not 0 <= pictures <= MAX_HISTORY_PICTURES:
-        return alert(gettext("对话里随请求发送的图片数应为 0–%(max)s。", max=MAX_HISTORY_PICTURES))
-    Setting.set_value("chat_provider", provider)
-    Setting.set_value("history_pictures", str(pictures))
+    values, errors = provider_settings.save_general(request.form)
+    if errors:
+        return alert(first_error(errors))
     return render_template("partials/general_settings.html", providers=provider_settings.PROVIDERS,
-                           chat_provider=provider, history_pictures=pictures, saved=gettext("已保存。"))
+                           **values, saved=gettext("已保存。"))
 
 
 @bp.post("/password")
 def save_password():
-    password = request.form.get("password", "")
-    if access.is_password_from_env():
-        return render_password(error=gettext("访问密码由环境变量设置，不能在这里修改。"), status=422)
-    if not 8 <= len(password) <= 200:
-        return render_password(error=gettext("访问密码至少 8 个字符。"), status=422)
-    if password != request.form.get("password_again", ""):
-        return render_password(error=gettext("两次输入的密码不一致。"), status=422)
-    access.set_password(password)
-    access.start_session()  # the person who set it stays in; every other login has ended
+    error = access.save_password(request.form.get("password", ""), request.form.get("password_again", ""))
+    if error:
+        return render_password(error=error, status=422)
     return render_password(saved=gettext("访问密码已保存，其他浏览器需要用新密码重新登录。"))
 
 

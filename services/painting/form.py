@@ -8,6 +8,7 @@ from flask_babel import format_number, gettext, lazy_gettext
 from models import ImageTask
 from providers import MODEL_ID
 from services import settings as provider_settings
+from services.forms import to_int
 
 MIN_SIDE, MAX_SIDE = 512, 1440
 MAX_NEGATIVE = 500
@@ -17,13 +18,6 @@ MAX_LONG_PROMPT = 2000
 
 def prompt_limit(model):
     return MAX_LONG_PROMPT if model.startswith(LONG_PROMPT_MODELS) else ImageTask.MAX_PROMPT
-
-
-def to_int(text):
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        return None
 
 
 class TaskForm:
