@@ -11,7 +11,7 @@ import re
 from flask_babel import gettext
 
 from db import connection
-from models import Message, UsageRecord, now
+from models import Message, Setting, UsageRecord, now
 from services.settings import saved_values
 
 CURRENCIES = {"dashscope": "CNY", "openrouter": "USD"}
@@ -19,6 +19,7 @@ SYMBOLS = {"CNY": "¥", "USD": "$"}
 PRICES_KEY = "dashscope_prices"
 BUDGET_KEYS = {"dashscope": "dashscope_monthly_budget", "openrouter": "openrouter_monthly_budget"}
 NOTICE_SHARE = 0.8
+MAX_PRICES = 20_000  # characters of the price table
 
 # Alibaba Cloud Model Studio (mainland) list prices, CNY, as published in 2026-12; editable
 # in the settings. One line per tier: model, input and output CNY per million tokens, and
@@ -50,6 +51,31 @@ NUMBER = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
 
 class BadPrices(ValueError):
     """The price table has a line it cannot read; the message says which, for the reader."""
+
+
+def save_settings(form):
+    """Save the price table and the monthly budgets as typed; return why not, or ""."""
+    prices = form.get("prices", "").strip()
+    if len(prices) > MAX_PRICES:
+        return gettext("价格表太长了。")
+    try:
+        parse_prices(prices)
+    except BadPrices as exc:
+        return str(exc)
+    budgets = {}
+    for provider, key in BUDGET_KEYS.items():
+        value = form.get(f"{provider}_budget", "").strip()
+        try:
+            is_positive = bool(value) and 0 < float(value) < math.inf
+        except ValueError:
+            is_positive = False
+        if value and not is_positive:
+            return gettext("每月预算应是一个正数，或留空表示不设。")
+        budgets[key] = value or None  # as typed: 0.00001 stays 0.00001
+    Setting.set_value(PRICES_KEY, None if prices == DEFAULT_PRICES.strip() else prices + "\n")
+    for key, value in budgets.items():
+        Setting.set_value(key, value)
+    return ""
 
 
 def parse_prices(text):

@@ -1,18 +1,13 @@
 """Usage (/usage): tokens, pictures and costs per day, model and conversation, from the
 usage ledger; the price table and monthly budgets (saved from the settings page)."""
-import math
-
 from flask import Blueprint, render_template, request
-from flask_babel import gettext
 
-from models import Setting, UsageRecord
+from models import UsageRecord
 from services import costs, usage
 from services import settings as provider_settings
 from views import alert
 
 bp = Blueprint("usage", __name__)
-
-MAX_PRICES = 20_000
 
 
 @bp.get("/usage")
@@ -26,26 +21,9 @@ def page():
 @bp.post("/usage/settings")
 def save_settings():
     """The DashScope price table and the monthly budgets."""
-    prices = request.form.get("prices", "").strip()
-    if len(prices) > MAX_PRICES:
-        return alert(gettext("价格表太长了。"))
-    try:
-        costs.parse_prices(prices)
-    except costs.BadPrices as exc:
-        return alert(str(exc))
-    budgets = {}
-    for provider, key in costs.BUDGET_KEYS.items():
-        value = request.form.get(f"{provider}_budget", "").strip()
-        try:
-            is_positive = bool(value) and 0 < float(value) < math.inf
-        except ValueError:
-            is_positive = False
-        if value and not is_positive:
-            return alert(gettext("每月预算应是一个正数，或留空表示不设。"))
-        budgets[key] = value or None  # as typed: 0.00001 stays 0.00001
-    Setting.set_value(costs.PRICES_KEY, None if prices == costs.DEFAULT_PRICES.strip() else prices + "\n")
-    for key, value in budgets.items():
-        Setting.set_value(key, value)
+    error = costs.save_settings(request.form)
+    if error:
+        return alert(error)
     return render_template("partials/cost_settings.html", saved=True)
 
 
