@@ -2,8 +2,23 @@
 # MOYAN_WORKERS > 1 needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL): docs/DEPLOY.md.
 import os
 
+from gunicorn.workers.base import Worker
+
+
+class GeventWorker(Worker):
+    """gunicorn's gevent worker, imported in the worker process only. The master creates
+    each worker object before it forks, so naming "gevent" here would load gevent into the
+    master too (6 MB it never uses); this stands in until the fork, then becomes it."""
+
+    def init_process(self):
+        from gunicorn.workers.ggevent import GeventWorker as Real
+        self.__class__ = Real
+        self.worker_connections = self.cfg.worker_connections  # what its __init__ would set
+        Real.init_process(self)
+
+
 bind = f"{os.environ.get('MOYAN_HOST', '127.0.0.1')}:{os.environ.get('MOYAN_PORT', '5000')}"
-worker_class = "gevent"
+worker_class = GeventWorker
 workers = int(os.environ.get("MOYAN_WORKERS", "1"))
 if workers > 1 and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     raise SystemExit("MOYAN_WORKERS > 1 需要 PostgreSQL 和 Redis（DATABASE_URL、REDIS_URL），见 docs/DEPLOY.md。")

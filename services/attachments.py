@@ -6,11 +6,9 @@ import os
 import uuid
 import warnings
 
-from PIL import Image as PILImage
-
 from models import Attachment, now
 from services.failures import Failure
-from services.painting.files import images_dir, write_file
+from services.painting.files import images_dir, pillow, write_file
 
 MAX_PICTURES = 4  # per message
 MAX_BYTES = 10 * 1024 * 1024
@@ -37,6 +35,7 @@ def save_picture(data, name="", message=None):
     it with a thumbnail; return the Attachment (of `message`, else unsent)."""
     if len(data) > MAX_BYTES:
         raise BadPicture("picture_too_big", name=name or "?")
+    PILImage = pillow()
     try:
         with warnings.catch_warnings():  # the size is checked just below, with a sentence
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)

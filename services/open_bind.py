@@ -8,7 +8,6 @@ gevent patches them in the worker.
 import importlib.util
 import ipaddress
 import os
-import sqlite3
 
 
 def is_loopback(host):
@@ -60,6 +59,7 @@ def has_saved_password(url):
         path = url[len("sqlite:///"):]
         if not os.path.exists(path):
             return False
+        import sqlite3  # only when bound to a network: the master stays 1 MB smaller otherwise
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as database:
             try:
                 row = database.execute("SELECT value FROM setting WHERE key = 'password_hash'").fetchone()

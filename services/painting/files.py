@@ -7,7 +7,6 @@ import uuid
 
 from flask import current_app
 from flask_babel import lazy_gettext
-from PIL import Image as PILImage
 
 from models import Image, now
 from providers import errors
@@ -17,9 +16,16 @@ EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 # The largest side each provider paints (Wan: 1440; OpenRouter's models: 4096). A bigger
 # picture is a broken or hostile file: a 150 KB PNG can decode to 12000 x 12000.
 MAX_SIDE = {"dashscope": 1440, "openrouter": 4096}
-# A backstop: Pillow refuses twice this before decoding. Each use checks its own, lower limit
-# from the header first (results: the provider's largest side; uploads: services/attachments.py).
-PILImage.MAX_IMAGE_PIXELS = 25_000_000
+
+
+def pillow():
+    """Pillow's Image module, imported at the first picture (about 20 ms, once) instead of at
+    start: 2 MB that a worker which only chats never needs. Its pixel limit is a backstop:
+    Pillow refuses twice it before decoding; each use checks its own, lower limit from the
+    header first (results: the provider's largest side; uploads: services/attachments.py)."""
+    from PIL import Image as PILImage
+    PILImage.MAX_IMAGE_PIXELS = 25_000_000
+    return PILImage
 
 
 def images_dir():
@@ -69,6 +75,7 @@ def save_image(task, index, data, content_type, rewritten_prompt, request_id):
 def opened_image(data, max_side):
     """The decoded picture, refused unless it is an image no larger than `max_side` a side:
     its size is read from the header, before the pixels are decoded."""
+    PILImage = pillow()
     try:
         picture = PILImage.open(io.BytesIO(data))
     except PILImage.DecompressionBombError:
