@@ -66,7 +66,7 @@ class ChatClient:
             raise errors.KeyForAnotherUrl()  # a saved key goes nowhere else, whoever asks
         return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
 
-    def extra_body(self, stream, thinking):
+    def extra_body(self, thinking):
         return {}
 
     def error_from_response(self, status, text, retry_after):
@@ -81,14 +81,6 @@ class ChatClient:
         """The model ids this key can use, sorted."""
         return model_ids(self.request("GET", f"{self.chat_base}/models"))
 
-    def complete(self, model, messages):
-        """A short non-streamed answer (titles and the like)."""
-        body = {"model": model, "messages": messages, "stream": False,
-                **self.extra_body(stream=False, thinking=False)}
-        choice = (self.request("POST", f"{self.chat_base}/chat/completions", json=body)
-                  .json().get("choices") or [{}])[0]
-        return (choice.get("message") or {}).get("content") or ""
-
     def stream_chat(self, model, messages, thinking=False):
         """Yield ("reasoning" | "content", text) pieces, then ("usage", dict) if sent.
 
@@ -96,7 +88,7 @@ class ChatClient:
         the generator closes the upstream response, which tells the provider to stop.
         """
         body = {"model": model, "messages": messages, "stream": True,
-                **self.extra_body(stream=True, thinking=thinking)}
+                **self.extra_body(thinking)}
         response = self.request("POST", f"{self.chat_base}/chat/completions", json=body, stream=True)
         try:
             yield from self.read_stream(response)
@@ -162,6 +154,7 @@ class ChatClient:
         log.warning("%s %s answered %s (%s)", self.name, url.rsplit("/", 1)[-1],
                     error.__class__.__name__, error.detail)
         raise error
+
 
 def read_to_the_end(response, chunks):
     """Read what follows [DONE] (the body's closing chunk, normally there already), so that

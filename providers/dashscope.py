@@ -28,12 +28,9 @@ class DashScopeClient(ChatClient):
     def native_base(self):
         return f"{self.base_url}/api/v1"
 
-    def extra_body(self, stream, thinking):
-        # Thinking needs streaming; defaults differ per model, so always say it.
-        body = {"enable_thinking": bool(thinking and stream)}
-        if stream:
-            body["stream_options"] = {"include_usage": True}
-        return body
+    def extra_body(self, thinking):
+        # Thinking defaults differ per model (and need streaming, which every call here is): always say it.
+        return {"enable_thinking": bool(thinking), "stream_options": {"include_usage": True}}
 
     def submit_image_task(self, model, prompt, negative_prompt, size, n, seed, prompt_extend, watermark):
         """Start a Wan text-to-image task; return (task_id, request_id)."""

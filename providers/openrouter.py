@@ -13,7 +13,7 @@ class OpenRouterClient(ChatClient):
         return {**super().headers(), "HTTP-Referer": "https://github.com/moyan-app/moyan",
                 "X-Title": "Moyan"}
 
-    def extra_body(self, stream, thinking):
+    def extra_body(self, thinking):
         # `usage.include` asks for the call's cost in its usage (newer servers always send it).
         body = {"usage": {"include": True}}
         if thinking:

@@ -158,7 +158,8 @@ def estimate_tokens(text):
 
 
 def record_answer(message_id, usage, counts, prompt):
-    """Append the ledger record of a finished answer; return the fields to save on the message.
+    """Append the ledger record of a finished answer and keep its token counts and cost on
+    the message.
 
     `counts` are the token counts read from `usage`; without them (a stopped or cut answer
     whose usage never came) the tokens are estimated and marked so. Nothing is recorded for
@@ -167,7 +168,7 @@ def record_answer(message_id, usage, counts, prompt):
     is_estimate = not counts.get("total_tokens")
     if is_estimate:
         if not (message.content or message.reasoning):
-            return {}
+            return
         counts = {"prompt_tokens": estimate_tokens("".join(m["content"] for m in prompt if isinstance(m.get("content"), str))),
                   "completion_tokens": estimate_tokens(message.content + message.reasoning)}
         counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
@@ -176,7 +177,8 @@ def record_answer(message_id, usage, counts, prompt):
                        prompt_tokens=counts["prompt_tokens"], completion_tokens=counts["completion_tokens"],
                        reasoning_tokens=reasoning_tokens(usage), cost=cost, currency=currency,
                        is_estimate=is_estimate, conversation_id=message.conversation_id, message_id=message.id)
-    return {**counts, "cost": cost, "currency": currency, "is_usage_estimate": is_estimate}
+    Message.update(**counts, cost=cost, currency=currency, is_usage_estimate=is_estimate).where(
+        Message.id == message.id).execute()
 
 
 def record_title(provider, model, usage, counts, conversation_id, text):

@@ -17,6 +17,7 @@ import time
 
 from db import close_db, connection, database
 from models import Attachment, Conversation, Message
+from providers.base import as_text
 from providers.errors import InputModerated, OutputModerated, ProviderError
 from providers.retry import retried
 from services import attachments, costs, sse
@@ -134,9 +135,7 @@ class Answer:
     def record_usage(self):
         """Append the answer to the usage ledger and keep its cost (and an estimate of its
         tokens when no usage came) on the message."""
-        fields = costs.record_answer(self.message_id, self.usage, token_counts(self.usage), self.prompt)
-        if fields:
-            Message.update(**fields).where(Message.id == self.message_id).execute()
+        costs.record_answer(self.message_id, self.usage, token_counts(self.usage), self.prompt)
 
     def stop(self):
         """Keep what came so far. The thread sees it at the next piece and closes the
@@ -162,7 +161,7 @@ class Answer:
         try:
             usage = self.receive(client.stream_chat(model, prompt, thinking=thinking))
             if retitle and not self.is_finishing:
-                name_conversation(client, model, text_of(prompt[-1]["content"]), *retitle)
+                name_conversation(client, model, as_text(prompt[-1]["content"]), *retitle)
             self.finish(Message.DONE, usage=usage)
         except Exception as exc:
             self.fail(exc)
@@ -346,9 +345,7 @@ def name_conversation(client, model, question, conversation_id, placeholder):
 def record_interrupted(message):
     """The usage ledger's estimate for an answer whose process stopped in the middle."""
     prompt = prompt_for(message, message.conversation.system_prompt)
-    fields = costs.record_answer(message.id, None, {}, prompt)
-    if fields:
-        Message.update(**fields).where(Message.id == message.id).execute()
+    costs.record_answer(message.id, None, {}, prompt)
 
 
 def prompt_for(message, system_prompt, picture_limit=0):
@@ -386,10 +383,3 @@ def content_parts(text, pictures):
 
 def has_pictures(prompt):
     return any(isinstance(m["content"], list) for m in prompt)
-
-
-def text_of(content):
-    """The text of a message's `content`, with or without pictures."""
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content)

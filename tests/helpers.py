@@ -186,16 +186,15 @@ def login(client, password=PASSWORD, next_url=None):
 # -- Moyan under gunicorn --------------------------------------------------------------------
 
 def wait_for_port(port, process, seconds=20):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def is_listening():
         if process.poll() is not None:
             raise RuntimeError("Moyan exited at start-up")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("Moyan did not start listening")
+            return False
+    wait_until(is_listening, seconds)
 
 
 class LiveServer:
